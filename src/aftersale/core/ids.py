@@ -1,0 +1,42 @@
+"""Public identifiers: a type prefix plus a time-ordered random part; internal keys stay inside."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.utils.deconstruct import deconstructible
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))
+
+
+def new_public_id(prefix: str) -> str:
+    """`ord_01hx…`: 48 bits of milliseconds then 80 random bits, so ids sort by creation."""
+    millis = time.time_ns() // 1_000_000
+    randomness = int.from_bytes(os.urandom(10), "big")
+    return f"{prefix}_{_encode(millis, 10)}{_encode(randomness, 16)}"
+
+
+@deconstructible
+class PublicIdDefault:
+    """A field default that migrations can serialise: PublicIdDefault("ord")() -> "ord_…"."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def __call__(self) -> str:
+        return new_public_id(self.prefix)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublicIdDefault) and other.prefix == self.prefix
+
+    def __hash__(self) -> int:
+        return hash(self.prefix)

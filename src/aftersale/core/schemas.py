@@ -1,0 +1,40 @@
+"""Shapes shared by every API router: errors and pagination."""
+
+from __future__ import annotations
+
+from ninja import Schema
+
+
+class ErrorOut(Schema):
+    detail: str
+    code: str = "error"
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+    type: str
+
+
+class ValidationErrorOut(Schema):
+    detail: str
+    code: str = "invalid"
+    errors: list[FieldErrorOut]
+
+
+# Status codes every route can answer with, for the OpenAPI document.
+READ_ERRORS: dict[int, type] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    404: ErrorOut,
+    422: ValidationErrorOut,
+}
+WRITE_ERRORS: dict[int, type] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    422: ValidationErrorOut,
+}

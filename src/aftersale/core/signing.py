@@ -1,0 +1,51 @@
+"""HMAC signatures for webhooks, in and out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "Aftersale-Signature"
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def hmac_sha256_base64(secret: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_base64_hmac(secret: str, body: bytes, received: str | None) -> bool:
+    if not secret or not received:
+        return False
+    return hmac.compare_digest(hmac_sha256_base64(secret, body), received.strip())
+
+
+def sign_outbound(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>` (see docs/webhooks.md)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def verify_outbound(
+    secret: str,
+    body: bytes,
+    header: str,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+    now: int | None = None,
+) -> bool:
+    """What a receiver does: check the timestamp is fresh, then compare the MAC in constant time."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        ts = int(parts["t"])
+        received = parts["v1"]
+    except (KeyError, ValueError):
+        return False
+    current = int(time.time()) if now is None else now
+    if abs(current - ts) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, received)

@@ -1,0 +1,47 @@
+"""Store scoping for the back office: a staff user sees only the stores they belong to."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+
+from aftersale.core.models import Store
+
+
+def stores_for_user(user) -> QuerySet[Store]:
+    if not user.is_authenticated or not user.is_active:
+        return Store.objects.none()
+    if user.is_superuser:
+        return Store.objects.all()
+    return Store.objects.filter(members__user=user)
+
+
+class StoreScopedAdmin(admin.ModelAdmin):
+    """ModelAdmin for models with a `store` foreign key."""
+
+    store_field = "store"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.store_field}__in": stores_for_user(request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "store" and not request.user.is_superuser:
+            kwargs["queryset"] = stores_for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if self.store_field == "store" and "store" not in filters:
+            filters.insert(0, "store")
+        return filters
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+
+class StoreScopedInline(admin.TabularInline):
+    extra = 0
+    show_change_link = True

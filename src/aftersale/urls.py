@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+
+from aftersale.api import api
+
+
+def healthz(request):
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("webhooks/", include("aftersale.integrations.urls")),
+    path("healthz", healthz, name="healthz"),
+]
+
+admin.site.site_header = "aftersale back office"
+admin.site.site_title = "aftersale"
+admin.site.index_title = "Post-purchase operations"
