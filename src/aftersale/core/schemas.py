@@ -1,8 +1,15 @@
-"""Shapes shared by every API router: errors and pagination."""
+"""Shapes shared by every API router: strict input base, errors and pagination."""
 
 from __future__ import annotations
 
 from ninja import Schema
+from pydantic import ConfigDict
+
+
+class StrictSchema(Schema):
+    """Input models refuse unknown fields, so a typo is an error instead of silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class ErrorOut(Schema):

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from aftersale.core import clock
+from aftersale.core.events import emit
+from aftersale.core.models import Store
+from aftersale.customers.models import Address, Customer
+from aftersale.customers.schemas import AddressIn, CustomerIn, normalize_email
+
+CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "time_zone", "birthday")
+
+
+def customer_payload(customer: Customer) -> dict:
+    return {
+        "id": customer.public_id,
+        "external_id": customer.external_id,
+        "email": customer.email,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "accepts_marketing": customer.accepts_marketing,
+    }
+
+
+def _find_customer(store: Store, source: str, data: CustomerIn) -> Customer | None:
+    qs = Customer.objects.select_for_update().filter(store=store)
+    if data.external_id:
+        found = qs.filter(source=source, external_id=data.external_id).first()
+        if found:
+            return found
+    email = normalize_email(data.email)
+    if email:
+        return qs.filter(email=email).order_by("id").first()
+    return None
+
+
+def customer_upsert(
+    *, store: Store, data: CustomerIn, source: str = "api"
+) -> tuple[Customer, bool]:
+    """Create or update a customer matched by (source, external_id), then by email.
+
+    Returns (customer, created). Emits customer.created or customer.updated when something changed.
+    """
+    with transaction.atomic():
+        customer = _find_customer(store, source, data)
+        created = customer is None
+        if created:
+            customer = Customer(store=store, source=source, external_id=data.external_id)
+        changed = _apply_customer(customer, data)
+        if created:
+            try:
+                with transaction.atomic():
+                    customer.save()
+            except IntegrityError:
+                # Another request created it a moment ago: update that one instead.
+                return customer_upsert(store=store, data=data, source=source)
+            emit(
+                store=store,
+                name="customer.created",
+                aggregate=f"customer:{customer.public_id}",
+                payload=customer_payload(customer),
+            )
+        elif changed:
+            customer.save()
+            emit(
+                store=store,
+                name="customer.updated",
+                aggregate=f"customer:{customer.public_id}",
+                payload={**customer_payload(customer), "changed": sorted(changed)},
+            )
+    return customer, created
+
+
+def _apply_customer(customer: Customer, data: CustomerIn) -> set[str]:
+    provided = data.model_fields_set
+    changed: set[str] = set()
+
+    def put(field: str, value) -> None:
+        if getattr(customer, field) != value:
+            setattr(customer, field, value)
+            changed.add(field)
+
+    if data.external_id and not customer.external_id:
+        put("external_id", data.external_id)
+    if "email" in provided:
+        put("email", normalize_email(data.email))
+    if "phone" in provided:
+        put("phone", data.phone or "")
+    for field in ("first_name", "last_name", "locale", "time_zone", "birthday"):
+        if field in provided:
+            put(field, getattr(data, field))
+    if "tags" in provided:
+        put("tags", sorted(set(data.tags)))
+    if data.accepts_marketing is not None and data.accepts_marketing != customer.accepts_marketing:
+        put("accepts_marketing", data.accepts_marketing)
+        put("marketing_consent_at", clock.now())
+        put("marketing_consent_source", data.marketing_consent_source or "api")
+    return changed
+
+
+def address_create(*, store: Store, data: AddressIn, customer: Customer | None) -> Address:
+    return Address.objects.create(store=store, customer=customer, **data.model_dump())
+
+
+def address_matches(address: Address | None, data: AddressIn | None) -> bool:
+    if address is None or data is None:
+        return address is None and data is None
+    return all(getattr(address, k) == v for k, v in data.model_dump().items())

@@ -1,0 +1,390 @@
+"""Writes to orders: upsert by external id, partial update, cancel. Every change emits an event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from aftersale.catalog.models import Product, Variant
+from aftersale.core import clock
+from aftersale.core.events import emit
+from aftersale.core.models import Store
+from aftersale.core.money import quantize
+from aftersale.core.services import DomainError, NotFound
+from aftersale.customers.models import Customer
+from aftersale.customers.schemas import CustomerIn, normalize_email
+from aftersale.customers.services import address_create, address_matches, customer_upsert
+from aftersale.orders.models import Order, OrderLine
+from aftersale.orders.schemas import OrderIn, OrderLineIn, OrderPatchIn
+
+ORDER_SCALARS = (
+    "number",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "channel",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "discount_codes",
+    "email",
+    "tags",
+    "note",
+    "placed_at",
+    "cancelled_at",
+    "cancel_reason",
+)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    order: Order
+    created: bool
+    changed: tuple[str, ...]
+
+
+def order_aggregate(order: Order) -> str:
+    return f"order:{order.public_id}"
+
+
+def order_payload(order: Order) -> dict:
+    """The event payload: enough for a subscriber to act without a query in the common case."""
+    return {
+        "id": order.public_id,
+        "external_id": order.external_id,
+        "source": order.source,
+        "number": order.number,
+        "status": order.status,
+        "financial_status": order.financial_status,
+        "fulfillment_status": order.fulfillment_status,
+        "channel": order.channel,
+        "currency": order.currency,
+        "total": str(order.total),
+        "placed_at": order.placed_at.isoformat(),
+        "customer_id": order.customer.public_id if order.customer_id else None,
+        "email": order.email,
+    }
+
+
+def order_totals(data: OrderIn, currency: str) -> dict[str, Decimal]:
+    """Totals as sent, or derived from the lines where the shop left them out."""
+    lines_net = sum(
+        (line.unit_price * line.quantity - line.discount for line in data.lines), Decimal(0)
+    )
+    subtotal = data.subtotal if data.subtotal is not None else lines_net
+    if data.total is not None:
+        total = data.total
+    else:
+        total = subtotal - data.discount_total + data.shipping_total + data.tax_total
+        if total < 0:
+            raise DomainError("the discounts exceed the order's value", field="discount_total")
+    return {
+        "subtotal": quantize(subtotal, currency),
+        "discount_total": quantize(data.discount_total, currency),
+        "shipping_total": quantize(data.shipping_total, currency),
+        "tax_total": quantize(data.tax_total, currency),
+        "total": quantize(total, currency),
+    }
+
+
+def order_check(*, store: Store, data: OrderIn) -> None:
+    """Raises DomainError for input that is well-formed but cannot be an order of this store."""
+    for index, line in enumerate(data.lines):
+        if line.discount > line.unit_price * line.quantity:
+            raise DomainError(
+                "a line's discount is larger than the line's value",
+                field=f"lines.{index}.discount",
+            )
+
+
+def _derived_fulfillment(data: OrderIn, existing: Order | None) -> str:
+    if data.fulfillment_status:
+        return data.fulfillment_status
+    return existing.fulfillment_status if existing else Order.FulfillmentStatus.UNFULFILLED
+
+
+def order_upsert(*, store: Store, data: OrderIn) -> UpsertResult:
+    """Create the order, or update the one with the same (source, external_id).
+
+    Runs in one transaction: the order, its customer, addresses, lines and events are written
+    together or not at all. Emits order.created, order.updated (only when something changed) and
+    order.cancelled when the status turns to cancelled.
+    """
+    order_check(store=store, data=data)
+    try:
+        with transaction.atomic():
+            return _order_upsert_locked(store, data)
+    except IntegrityError:
+        # A concurrent request created the same order first; now it exists, so this updates it.
+        with transaction.atomic():
+            return _order_upsert_locked(store, data)
+
+
+def _resolve_customer(store: Store, data: OrderIn) -> Customer | None:
+    if data.customer is not None:
+        ref = data.customer
+        if ref.email is None and data.email:
+            ref = ref.model_copy(update={"email": data.email})
+        customer, _ = customer_upsert(store=store, data=ref, source=data.source)
+        return customer
+    if data.email:
+        customer, _ = customer_upsert(
+            store=store, data=CustomerIn(email=data.email), source=data.source
+        )
+        return customer
+    return None
+
+
+def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
+    existing = (
+        Order.objects.select_for_update()
+        .filter(store=store, source=data.source, external_id=data.external_id)
+        .first()
+    )
+    currency = data.currency or (existing.currency if existing else store.currency)
+    values = {
+        "number": data.number or (existing.number if existing else data.external_id),
+        "status": data.status,
+        "financial_status": data.financial_status,
+        "fulfillment_status": _derived_fulfillment(data, existing),
+        "channel": data.channel,
+        "currency": currency,
+        **order_totals(data, currency),
+        "discount_codes": data.discount_codes,
+        "email": normalize_email(data.email or (data.customer.email if data.customer else "")),
+        "tags": sorted(set(data.tags)),
+        "note": data.note,
+        "placed_at": data.placed_at,
+        "cancelled_at": data.cancelled_at,
+        "cancel_reason": data.cancel_reason,
+    }
+    if data.status == Order.Status.CANCELLED and values["cancelled_at"] is None:
+        values["cancelled_at"] = existing.cancelled_at if existing else None
+        values["cancelled_at"] = values["cancelled_at"] or clock.now()
+    customer = _resolve_customer(store, data)
+
+    created = existing is None
+    order = existing or Order(store=store, source=data.source, external_id=data.external_id)
+    was_cancelled = not created and order.status == Order.Status.CANCELLED
+    changed = [k for k, v in values.items() if created or getattr(order, k) != v]
+    for key in changed:
+        setattr(order, key, values[key])
+    if customer is not None and order.customer_id != customer.pk:
+        order.customer = customer
+        changed.append("customer")
+    if not address_matches(order.shipping_address, data.shipping_address):
+        order.shipping_address = (
+            address_create(store=store, data=data.shipping_address, customer=customer)
+            if data.shipping_address
+            else None
+        )
+        changed.append("shipping_address")
+    if not address_matches(order.billing_address, data.billing_address):
+        order.billing_address = (
+            address_create(store=store, data=data.billing_address, customer=customer)
+            if data.billing_address
+            else None
+        )
+        changed.append("billing_address")
+    if created or changed:
+        order.save()
+    if _sync_lines(store, order, data.lines, currency, created=created):
+        changed.append("lines")
+
+    if created:
+        emit(
+            store=store,
+            name="order.created",
+            aggregate=order_aggregate(order),
+            payload=order_payload(order),
+        )
+    elif changed:
+        emit(
+            store=store,
+            name="order.updated",
+            aggregate=order_aggregate(order),
+            payload={**order_payload(order), "changed": sorted(set(changed))},
+        )
+    if order.status == Order.Status.CANCELLED and not was_cancelled:
+        emit(
+            store=store,
+            name="order.cancelled",
+            aggregate=order_aggregate(order),
+            payload={**order_payload(order), "reason": order.cancel_reason},
+        )
+    return UpsertResult(order=order, created=created, changed=tuple(sorted(set(changed))))
+
+
+def _catalog_links(store: Store, lines: list[OrderLineIn], source: str):
+    variant_ids = {line.variant_external_id for line in lines if line.variant_external_id}
+    product_ids = {line.product_external_id for line in lines if line.product_external_id}
+    skus = {line.sku for line in lines if line.sku and not line.variant_external_id}
+    variants_by_ext = (
+        {
+            v.external_id: v
+            for v in Variant.objects.filter(store=store, source=source, external_id__in=variant_ids)
+        }
+        if variant_ids
+        else {}
+    )
+    variants_by_sku = (
+        {v.sku: v for v in Variant.objects.filter(store=store, sku__in=skus)} if skus else {}
+    )
+    products_by_ext = (
+        {
+            p.external_id: p
+            for p in Product.objects.filter(store=store, source=source, external_id__in=product_ids)
+        }
+        if product_ids
+        else {}
+    )
+    return variants_by_ext, variants_by_sku, products_by_ext
+
+
+def _line_values(line: OrderLineIn, currency: str, links) -> dict:
+    variants_by_ext, variants_by_sku, products_by_ext = links
+    variant = variants_by_ext.get(line.variant_external_id) or variants_by_sku.get(line.sku)
+    product = products_by_ext.get(line.product_external_id) or (
+        variant.product if variant else None
+    )
+    unit_price = quantize(line.unit_price, currency)
+    discount = quantize(line.discount, currency)
+    return {
+        "external_id": line.external_id or "",
+        "sku": line.sku,
+        "title": line.title,
+        "variant_title": line.variant_title,
+        "product_id": product.pk if product else None,
+        "variant_id": variant.pk if variant else None,
+        "unit_price": unit_price,
+        "quantity": line.quantity,
+        "discount": discount,
+        "total": quantize(unit_price * line.quantity - discount, currency),
+        "requires_shipping": line.requires_shipping,
+    }
+
+
+def _sync_lines(
+    store: Store, order: Order, lines: list[OrderLineIn], currency: str, *, created: bool
+) -> bool:
+    """Make the order's lines match the input. Lines are matched by external id, else position.
+
+    A line that a shipment or refund refers to is never deleted, only left as it was.
+    """
+    links = _catalog_links(store, lines, order.source)
+    wanted = [_line_values(line, currency, links) for line in lines]
+    if created:
+        OrderLine.objects.bulk_create(
+            [OrderLine(store=store, order=order, **values) for values in wanted]
+        )
+        return bool(wanted)
+    current = list(order.lines.all())
+    by_external = {line.external_id: line for line in current if line.external_id}
+    unmatched = [line for line in current if not line.external_id]
+    changed = False
+    kept: set[int] = set()
+    for values in wanted:
+        line = by_external.get(values["external_id"]) if values["external_id"] else None
+        if line is None and not values["external_id"] and unmatched:
+            line = unmatched.pop(0)
+        if line is None:
+            OrderLine.objects.create(store=store, order=order, **values)
+            changed = True
+            continue
+        kept.add(line.pk)
+        diff = {k: v for k, v in values.items() if getattr(line, k) != v}
+        if diff:
+            for key, value in diff.items():
+                setattr(line, key, value)
+            line.save(update_fields=list(diff))
+            changed = True
+    stale = [line.pk for line in current if line.pk not in kept]
+    if stale:
+        removable = OrderLine.objects.filter(
+            pk__in=stale, shipped__isnull=True, refunds__isnull=True
+        )
+        deleted, _ = removable.delete()
+        changed = changed or bool(deleted)
+    return changed
+
+
+def order_get(*, store: Store, ref: str) -> Order:
+    """An order of this store by public id (ord_…) or by external id (any source)."""
+    qs = Order.objects.filter(store=store).select_related("customer")
+    order = qs.filter(public_id=ref).first() if ref.startswith("ord_") else None
+    if order is None:
+        order = qs.filter(external_id=ref).order_by("id").first()
+    if order is None:
+        raise NotFound(f"no order {ref!r} in this store")
+    return order
+
+
+def order_patch(*, store: Store, order: Order, data: OrderPatchIn) -> Order:
+    """Change only the fields sent. Emits order.updated (and order.cancelled on cancelling)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        was_cancelled = order.status == Order.Status.CANCELLED
+        changed: list[str] = []
+        for field in data.model_fields_set:
+            value = getattr(data, field)
+            if field == "shipping_address":
+                if not address_matches(order.shipping_address, value):
+                    order.shipping_address = (
+                        address_create(store=store, data=value, customer=order.customer)
+                        if value
+                        else None
+                    )
+                    changed.append(field)
+                continue
+            if value is None:
+                continue
+            if field == "email":
+                value = normalize_email(value)
+            if field == "tags":
+                value = sorted(set(value))
+            if getattr(order, field) != value:
+                setattr(order, field, value)
+                changed.append(field)
+        if not changed:
+            return order
+        if order.status == Order.Status.CANCELLED and order.cancelled_at is None:
+            order.cancelled_at = clock.now()
+        order.save()
+        emit(
+            store=store,
+            name="order.updated",
+            aggregate=order_aggregate(order),
+            payload={**order_payload(order), "changed": sorted(changed)},
+        )
+        if order.status == Order.Status.CANCELLED and not was_cancelled:
+            emit(
+                store=store,
+                name="order.cancelled",
+                aggregate=order_aggregate(order),
+                payload={**order_payload(order), "reason": order.cancel_reason},
+            )
+    return order
+
+
+def order_cancel(*, store: Store, order: Order, reason: str = "", cancelled_at=None) -> Order:
+    """Cancel an order; cancelling a cancelled order changes nothing and emits nothing."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status == Order.Status.CANCELLED:
+            return order
+        order.status = Order.Status.CANCELLED
+        order.cancelled_at = cancelled_at or clock.now()
+        order.cancel_reason = reason
+        order.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        emit(
+            store=store,
+            name="order.cancelled",
+            aggregate=order_aggregate(order),
+            payload={**order_payload(order), "reason": reason},
+        )
+    return order
