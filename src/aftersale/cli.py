@@ -102,7 +102,7 @@ def cmd_apikey(args) -> int:
 
 def cmd_import(args) -> int:
     _setup_django()
-    from aftersale.integrations.olist import OlistImportError, import_olist
+    from aftersale.importers.olist import OlistImportError, import_olist
 
     store = _store_or_fail(args.store)
     try:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "aftersale.tracking",
     "aftersale.webhooks",
     "aftersale.integrations",
+    "aftersale.importers",
 ]
 
 MIDDLEWARE = [

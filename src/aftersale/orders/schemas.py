@@ -97,3 +97,33 @@ class OrderPatchIn(StrictSchema):
 class OrderCancelIn(StrictSchema):
     reason: str = Field("", max_length=200)
     cancelled_at: datetime | None = None
+
+
+class RefundLineIn(StrictSchema):
+    line: str = Field(..., min_length=1, max_length=100, description="lin_… or line external_id")
+    quantity: int = Field(..., ge=1, le=100_000)
+    amount: Money | None = Field(None, ge=0, max_digits=18, decimal_places=4)
+    restock: bool = False
+
+
+class RefundIn(StrictSchema):
+    external_id: str | None = Field(None, max_length=100)
+    source: str = Field("api", min_length=1, max_length=20, pattern=r"^[a-z0-9_\-]+$")
+    amount: Money | None = Field(
+        None, gt=0, max_digits=18, decimal_places=4, description="default: sum of line amounts"
+    )
+    currency: str | None = None
+    reason: str = Field("", max_length=200)
+    note: str = Field("", max_length=5000)
+    processed_at: AwareDatetime | None = None
+    lines: list[RefundLineIn] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_currency(value)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None

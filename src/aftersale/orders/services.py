@@ -12,12 +12,12 @@ from aftersale.core import clock
 from aftersale.core.events import emit
 from aftersale.core.models import Store
 from aftersale.core.money import quantize
-from aftersale.core.services import DomainError, NotFound
+from aftersale.core.services import Conflict, DomainError, NotFound
 from aftersale.customers.models import Customer
 from aftersale.customers.schemas import CustomerIn, normalize_email
 from aftersale.customers.services import address_create, address_matches, customer_upsert
-from aftersale.orders.models import Order, OrderLine
-from aftersale.orders.schemas import OrderIn, OrderLineIn, OrderPatchIn
+from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
+from aftersale.orders.schemas import OrderIn, OrderLineIn, OrderPatchIn, RefundIn, RefundLineIn
 
 ORDER_SCALARS = (
     "number",
@@ -388,3 +388,132 @@ def order_cancel(*, store: Store, order: Order, reason: str = "", cancelled_at=N
             payload={**order_payload(order), "reason": reason},
         )
     return order
+
+
+def order_line_resolve(*, order: Order, ref: str, field: str) -> OrderLine:
+    """A line of this order by its id (lin_…) or its external id."""
+    qs = OrderLine.objects.filter(order=order)
+    line = qs.filter(public_id=ref).first() if ref.startswith("lin_") else None
+    if line is None:
+        line = qs.filter(external_id=ref).first()
+    if line is None:
+        raise DomainError(f"order {order.number} has no line {ref!r}", field=field)
+    return line
+
+
+def refund_payload(refund: Refund) -> dict:
+    return {
+        "id": refund.public_id,
+        "external_id": refund.external_id,
+        "order_id": refund.order.public_id,
+        "amount": str(refund.amount),
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "processed_at": refund.processed_at.isoformat(),
+        "lines": [
+            {"line_id": rl.order_line.public_id, "quantity": rl.quantity, "amount": str(rl.amount)}
+            for rl in refund.lines.select_related("order_line")
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund: Refund
+    created: bool
+
+
+def refund_create(*, store: Store, order: Order, data: RefundIn) -> RefundResult:
+    """Record a refund on an order. The same (source, external_id) twice records it once.
+
+    Refused, with nothing written: a currency other than the order's, a line of another order, more
+    units than were bought (counting earlier refunds), or more money than is left to refund.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if data.external_id:
+            existing = Refund.objects.filter(
+                store=store, source=data.source, external_id=data.external_id
+            ).first()
+            if existing is not None:
+                if existing.order_id != order.pk:
+                    raise Conflict(
+                        f"refund {data.external_id!r} belongs to another order",
+                        field="external_id",
+                    )
+                return RefundResult(refund=existing, created=False)
+        currency = data.currency or order.currency
+        if currency != order.currency:
+            raise DomainError(
+                f"the order is in {order.currency}; a refund cannot be in {currency}",
+                field="currency",
+            )
+        line_rows: list[tuple[OrderLine, RefundLineIn, Decimal]] = []
+        for index, item in enumerate(data.lines):
+            line = order_line_resolve(order=order, ref=item.line, field=f"lines.{index}.line")
+            already = sum(rl.quantity for rl in line.refunds.all())
+            if item.quantity + already > line.quantity:
+                raise DomainError(
+                    f"line {item.line!r}: {line.quantity} bought, {already} already refunded, "
+                    f"{item.quantity} asked",
+                    field=f"lines.{index}.quantity",
+                )
+            default_amount = line.total * item.quantity / line.quantity
+            amount = quantize(item.amount if item.amount is not None else default_amount, currency)
+            line_rows.append((line, item, amount))
+        amount = data.amount
+        if amount is None:
+            amount = sum((row[2] for row in line_rows), Decimal(0))
+        amount = quantize(amount, currency)
+        if amount <= 0:
+            raise DomainError("a refund needs an amount or lines", field="amount")
+        refunded = sum((r.amount for r in order.refunds.all()), Decimal(0))
+        if refunded + amount > order.total:
+            raise DomainError(
+                f"only {order.total - refunded} {currency} of {order.total} is left to refund",
+                field="amount",
+            )
+        refund = Refund.objects.create(
+            store=store,
+            order=order,
+            source=data.source,
+            external_id=data.external_id,
+            amount=amount,
+            currency=currency,
+            reason=data.reason,
+            note=data.note,
+            processed_at=data.processed_at or clock.now(),
+        )
+        RefundLine.objects.bulk_create(
+            [
+                RefundLine(
+                    refund=refund,
+                    order_line=line,
+                    quantity=item.quantity,
+                    amount=line_amount,
+                    restock=item.restock,
+                )
+                for line, item, line_amount in line_rows
+            ]
+        )
+        emit(
+            store=store,
+            name="refund.created",
+            aggregate=order_aggregate(order),
+            payload=refund_payload(refund),
+        )
+        status = (
+            Order.FinancialStatus.REFUNDED
+            if refunded + amount >= order.total
+            else Order.FinancialStatus.PARTIALLY_REFUNDED
+        )
+        if order.financial_status != status:
+            order.financial_status = status
+            order.save(update_fields=["financial_status", "updated_at"])
+            emit(
+                store=store,
+                name="order.updated",
+                aggregate=order_aggregate(order),
+                payload={**order_payload(order), "changed": ["financial_status"]},
+            )
+    return RefundResult(refund=refund, created=True)
