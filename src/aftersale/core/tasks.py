@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django_tasks import Task
+from django_tasks.base import Task
 
 from aftersale.core.events import dispatch_pending
 
