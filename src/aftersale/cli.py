@@ -135,6 +135,7 @@ def cmd_worker(args) -> int:
 
 
 def _serve_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    access_log = ["--access-logfile=-"] if os.environ.get("AFTERSALE_ACCESS_LOG") else []
     return [
         sys.executable,
         "-m",
@@ -144,9 +145,9 @@ def _serve_command(host: str, port: int, workers: int, threads: int) -> list[str
         f"--workers={workers}",
         f"--threads={threads}",
         "--worker-class=gthread",
-        "--access-logfile=-" if os.environ.get("AFTERSALE_ACCESS_LOG") else "--access-logfile=",
         "--graceful-timeout=10",
         "--timeout=60",
+        *access_log,
     ]
 
 

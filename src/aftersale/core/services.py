@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from aftersale.core import clock
 from aftersale.core.models import API_KEY_PREFIX, ApiKey, Store, StoreMember, hash_api_secret
@@ -100,27 +101,58 @@ def api_key_revoke(*, store: Store, public_id: str) -> ApiKey:
 
 
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
+_STORE_CACHE_SECONDS = 30.0
+_store_cache: dict[int, tuple[float, Store]] = {}
+
+
+def _cached_store(store_id: int) -> Store:
+    # Stores change rarely and every API call needs one; the key row itself is read every time,
+    # so revoking a key takes effect at once in every process.
+    now = time.monotonic()
+    hit = _store_cache.get(store_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    store = Store.objects.get(pk=store_id)
+    _store_cache[store_id] = (now + _STORE_CACHE_SECONDS, store)
+    return store
 
 
 def api_key_resolve(token: str) -> ApiKey | None:
     """The live key for a bearer token, or None (unknown, malformed or revoked)."""
     if not token.startswith(API_KEY_PREFIX):
         return None
-    try:
-        lookup, secret = token[len(API_KEY_PREFIX) :].split("_", 1)
-    except ValueError:
+    lookup, _, secret = token[len(API_KEY_PREFIX) :].partition("_")
+    if not lookup or not secret:
         return None
-    key = (
-        ApiKey.objects.select_related("store")
-        .filter(lookup=lookup, revoked_at__isnull=True)
-        .first()
+    # A hand-written query: this runs on every API request, and the ORM's compile step costs more
+    # than the query itself.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, public_id, store_id, name, scope, secret_hash, last_used_at "
+            "FROM core_apikey WHERE lookup = %s AND revoked_at IS NULL",
+            [lookup],
+        )
+        row = cursor.fetchone()
+    if row is None or not hmac.compare_digest(row[5], hash_api_secret(secret)):
+        return None
+    key_id, public_id, store_id, name, scope, secret_hash, last_used_at = row
+    if isinstance(last_used_at, str):  # SQLite returns text for raw queries
+        last_used_at = datetime.fromisoformat(last_used_at)
+    if last_used_at is not None and last_used_at.tzinfo is None:
+        last_used_at = last_used_at.replace(tzinfo=UTC)
+    key = ApiKey(
+        id=key_id,
+        public_id=public_id,
+        store_id=store_id,
+        name=name,
+        lookup=lookup,
+        scope=scope,
+        secret_hash=secret_hash,
+        last_used_at=last_used_at,
     )
-    if key is None:
-        return None
-    if not hmac.compare_digest(key.secret_hash, hash_api_secret(secret)):
-        return None
+    key.store = _cached_store(store_id)
     now = clock.now()
     # Recorded at minute granularity so that reads do not turn into a write per request.
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    if last_used_at is None or now - last_used_at > _LAST_USED_GRANULARITY:
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
     return key
