@@ -313,8 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except ImproperlyConfigured as exc:
+        return _fail(f"configuration: {exc}")
 
 
 if __name__ == "__main__":

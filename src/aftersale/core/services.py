@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from aftersale.core import clock
 from aftersale.core.models import API_KEY_PREFIX, ApiKey, Store, StoreMember, hash_api_secret
-from aftersale.core.money import normalize_currency
+from aftersale.core.money import MoneyError, normalize_currency
 
 
 class DomainError(Exception):
@@ -50,10 +50,14 @@ def store_create(
 ) -> Store:
     if Store.objects.filter(slug=slug).exists():
         raise Conflict(f"a store with slug {slug!r} already exists", field="slug")
+    try:
+        currency = normalize_currency(currency)
+    except MoneyError as exc:
+        raise DomainError(str(exc), field="currency") from None
     store = Store(
         slug=slug,
         name=name,
-        currency=normalize_currency(currency),
+        currency=currency,
         time_zone=time_zone,
         default_locale=default_locale,
         **extra,
