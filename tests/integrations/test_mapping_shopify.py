@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from aftersale.integrations.mapping_shopify import (
+    body_ref,
     map_customer,
     map_fulfillment,
     map_fulfillment_event,
     map_order,
     map_refund,
-    object_ref,
 )
 
 BOB_ADDRESS = {
@@ -309,20 +309,33 @@ def test_customer_webhook_body(payload):
 @pytest.mark.parametrize(
     ("topic", "name", "expected"),
     [
-        ("orders/create", "shopify_order.json", ("order:shopify:450789469", "450789469")),
+        (
+            "orders/create",
+            "shopify_order.json",
+            ("order:shopify:450789469", "450789469", datetime(2008, 1, 10, 16, tzinfo=UTC)),
+        ),
         (
             "fulfillments/update",
             "shopify_fulfillment.json",
-            ("order:shopify:450789469", "255858046"),
+            ("order:shopify:450789469", "255858046", datetime(2013, 11, 1, 20, 6, 8, tzinfo=UTC)),
         ),
-        ("refunds/create", "shopify_refund.json", ("order:shopify:450789469", "509562969")),
+        ("refunds/create", "shopify_refund.json", ("order:shopify:450789469", "509562969", None)),
         (
             "fulfillment_events/create",
             "shopify_fulfillment_event.json",
-            ("order:shopify:2776493818019", "12584341209251"),
+            (
+                "order:shopify:2776493818019",
+                "12584341209251",
+                datetime(2021, 1, 25, 21, 32, 23, tzinfo=UTC),
+            ),
         ),
-        ("products/create", "shopify_order.json", ("", "450789469")),
+        (
+            "products/create",
+            "shopify_order.json",
+            ("", "450789469", datetime(2008, 1, 10, 16, tzinfo=UTC)),
+        ),
     ],
 )
-def test_object_ref_points_at_the_order(payload, topic, name, expected):
-    assert object_ref(topic, payload(name)) == expected
+def test_body_ref_points_at_the_order(payload, topic, name, expected):
+    ref = body_ref(topic, payload(name))
+    assert (ref.object_ref, ref.external_id, ref.updated_at) == expected

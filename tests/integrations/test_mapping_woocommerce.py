@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from aftersale.integrations.mapping_common import BodyRef
 from aftersale.integrations.mapping_woocommerce import (
+    body_ref,
     map_customer,
     map_order,
     map_refunds,
-    object_ref,
 )
 
 JOHN_ADDRESS = {
@@ -180,8 +181,12 @@ def test_customer_body():
     }
 
 
-def test_object_ref(payload):
+def test_body_ref(payload):
     raw = payload("woocommerce_order.json")
-    assert object_ref("order.updated", raw) == ("order:woocommerce:727", "727")
-    assert object_ref("customer.created", {"id": 25}) == ("customer:woocommerce:25", "25")
-    assert object_ref("product.created", {"id": 9}) == ("", "9")
+    assert body_ref("order.updated", raw) == BodyRef(
+        "order:woocommerce:727", "727", datetime(2017, 3, 22, 19, 28, 8, tzinfo=UTC)
+    )
+    assert body_ref("customer.created", {"id": 25}) == BodyRef(
+        "customer:woocommerce:25", "25", None
+    )
+    assert body_ref("product.created", {"id": 9}) == BodyRef("", "9", None)

@@ -6,12 +6,24 @@ they send into our types, dropping what cannot be used instead of failing the wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from pydantic import EmailStr, HttpUrl, TypeAdapter, ValidationError
 
 from aftersale.customers.schemas import normalize_phone
+
+
+@dataclass(frozen=True)
+class BodyRef:
+    """What a webhook body is about: e.g. ("order:shopify:450789469", "255858046", <time>) for
+    a fulfillment: the order it belongs to, its own id, and when the platform last changed it."""
+
+    object_ref: str
+    external_id: str
+    updated_at: datetime | None
+
 
 _EMAIL = TypeAdapter(EmailStr)
 _URL = TypeAdapter(HttpUrl)

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from aftersale.customers.schemas import AddressIn, CustomerIn
 from aftersale.integrations.mapping_common import (
+    BodyRef,
     country,
     email,
     external_id,
@@ -296,14 +297,18 @@ def map_refund(raw: dict) -> MappedRefund:
     )
 
 
-def object_ref(topic: str, raw: dict) -> tuple[str, str]:
-    """(object_ref, external id) of a body: what a payload is about, for search and links."""
+def body_ref(topic: str, raw: dict) -> BodyRef:
+    """What a body is about, for search, links and putting versions of an order in order."""
     own_id = str(raw.get("id") or "")[:100]
     resource = topic.split("/", 1)[0]
+    try:
+        updated_at = utc(raw.get("updated_at"))
+    except ValueError:
+        updated_at = None
     if resource == "orders":
-        return f"order:{SOURCE}:{own_id}", own_id
+        return BodyRef(f"order:{SOURCE}:{own_id}", own_id, updated_at)
     if resource in ("fulfillments", "fulfillment_events", "refunds") and raw.get("order_id"):
-        return f"order:{SOURCE}:{raw['order_id']}", own_id
+        return BodyRef(f"order:{SOURCE}:{raw['order_id']}", own_id, updated_at)
     if resource == "customers":
-        return f"customer:{SOURCE}:{own_id}", own_id
-    return "", own_id
+        return BodyRef(f"customer:{SOURCE}:{own_id}", own_id, updated_at)
+    return BodyRef("", own_id, updated_at)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from aftersale.customers.schemas import AddressIn, CustomerIn
 from aftersale.integrations.mapping_common import (
+    BodyRef,
     country,
     email,
     external_id,
@@ -193,10 +194,14 @@ def map_customer(raw: dict) -> CustomerIn:
     return CustomerIn(**fields)
 
 
-def object_ref(topic: str, raw: dict) -> tuple[str, str]:
-    """(object_ref, external id) of a body: what a payload is about, for search and links."""
+def body_ref(topic: str, raw: dict) -> BodyRef:
+    """What a body is about, for search, links and putting versions of an order in order."""
     own_id = str(raw.get("id") or "")[:100]
     resource = topic.split(".", 1)[0]
+    try:
+        updated_at = utc(raw.get("date_modified_gmt"), naive_is_utc=True)
+    except ValueError:
+        updated_at = None
     if resource in ("order", "customer") and own_id:
-        return f"{resource}:{SOURCE}:{own_id}", own_id
-    return "", own_id
+        return BodyRef(f"{resource}:{SOURCE}:{own_id}", own_id, updated_at)
+    return BodyRef("", own_id, updated_at)

@@ -21,6 +21,7 @@ class InboundPayload(models.Model):
         IGNORED = "ignored", "Ignored"  # a topic we do not act on
         WAITING = "waiting", "Waiting"  # refers to something not here yet; retried
         FAILED = "failed", "Failed"  # see last_error; replay once the cause is fixed
+        STALE = "stale", "Superseded"  # older than a version of the object already applied
 
     public_id = PublicIdField("inb")
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="inbound_payloads")
@@ -32,6 +33,8 @@ class InboundPayload(models.Model):
     external_id = models.CharField(max_length=100, blank=True, default="")
     # What the payload is about, e.g. "order:shopify:450789469": links an order to its payloads.
     object_ref = models.CharField(max_length=140, blank=True, default="")
+    # When the platform last changed the object (updated_at); orders out of order are skipped.
+    source_updated_at = models.DateTimeField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True)
     body = models.TextField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)

@@ -31,6 +31,7 @@ from aftersale.customers.services import customer_upsert
 from aftersale.integrations import mapping_shopify as shopify
 from aftersale.integrations import mapping_woocommerce as woo
 from aftersale.integrations import tasks
+from aftersale.integrations.mapping_common import BodyRef
 from aftersale.integrations.models import InboundPayload, Platform
 from aftersale.orders.models import Order
 from aftersale.orders.services import order_cancel, order_upsert, refund_create
@@ -139,9 +140,13 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     (Platform.WOOCOMMERCE, "customer.updated"): _woo_customer,
 }
 
-OBJECT_REFS: dict[str, Callable[[str, dict], tuple[str, str]]] = {
-    Platform.SHOPIFY: shopify.object_ref,
-    Platform.WOOCOMMERCE: woo.object_ref,
+# Handlers whose body is the whole object as of its updated_at: an older version arriving after
+# a newer one was applied (webhooks are unordered; a replay) is skipped as stale.
+SNAPSHOT_HANDLERS = {_shopify_order, _shopify_customer, _woo_order, _woo_customer}
+
+BODY_REFS: dict[str, Callable[[str, dict], BodyRef]] = {
+    Platform.SHOPIFY: shopify.body_ref,
+    Platform.WOOCOMMERCE: woo.body_ref,
 }
 
 
@@ -178,7 +183,7 @@ def inbound_receive(
         delivery_id = "sha256:" + hashlib.sha256(body).hexdigest()[:64]
     topic = topic[:100]
     handler = HANDLERS.get((platform, topic))
-    object_ref, external_id = OBJECT_REFS[platform](topic, raw)
+    ref = BODY_REFS[platform](topic, raw)
     try:
         with transaction.atomic():
             payload = InboundPayload.objects.create(
@@ -186,8 +191,9 @@ def inbound_receive(
                 platform=platform,
                 topic=topic,
                 delivery_id=delivery_id,
-                external_id=external_id,
-                object_ref=object_ref,
+                external_id=ref.external_id,
+                object_ref=ref.object_ref,
+                source_updated_at=ref.updated_at,
                 headers=headers,
                 body=body.decode("utf-8"),
                 status=Status.RECEIVED if handler else Status.IGNORED,
@@ -206,7 +212,8 @@ def inbound_receive(
 def inbound_process(*, payload_id: int, force: bool = False) -> str:
     """Map one stored payload onto our services; returns the payload's new status.
 
-    A payload already processed or ignored is skipped unless `force` (a replay). Raises
+    A payload already processed or ignored is skipped unless `force` (a replay); a version of an
+    order or customer older than one already applied is marked stale and changes nothing. Raises
     NotReadyYet (status "waiting") or an unexpected error (status "failed") so that the worker
     retries; a permanent error marks the payload failed and returns.
     """
@@ -220,17 +227,21 @@ def inbound_process(*, payload_id: int, force: bool = False) -> str:
             )
             if payload is None:
                 return "missing"  # purged since it was queued
-            if not force and payload.status in (Status.PROCESSED, Status.IGNORED):
+            if not force and payload.status in (Status.PROCESSED, Status.IGNORED, Status.STALE):
                 return payload.status
             handler = HANDLERS.get((payload.platform, payload.topic))
-            if handler is not None:
+            if handler is None:
+                payload.status = Status.IGNORED
+            elif _superseded(payload, handler):
+                payload.status = Status.STALE
+            else:
                 handler(payload.store, json.loads(payload.body))
-            payload.status = Status.PROCESSED if handler else Status.IGNORED
+                payload.status = Status.PROCESSED
             payload.attempts += 1
             payload.last_error = ""
             payload.processed_at = clock.now()
             payload.save(update_fields=["status", "attempts", "last_error", "processed_at"])
-            if handler is not None:
+            if payload.status == Status.PROCESSED:
                 _wake_waiting(payload)
             return payload.status
     except NotReadyYet as exc:
@@ -243,6 +254,20 @@ def inbound_process(*, payload_id: int, force: bool = False) -> str:
     except Exception as exc:
         _record_failure(payload_id, Status.FAILED, exc)
         raise
+
+
+def _superseded(payload: InboundPayload, handler: Handler) -> bool:
+    if handler not in SNAPSHOT_HANDLERS or payload.source_updated_at is None:
+        return False
+    same_kind = [t for (p, t), h in HANDLERS.items() if p == payload.platform and h is handler]
+    return InboundPayload.objects.filter(
+        store=payload.store,
+        platform=payload.platform,
+        object_ref=payload.object_ref,
+        topic__in=same_kind,
+        status=Status.PROCESSED,
+        source_updated_at__gt=payload.source_updated_at,
+    ).exists()
 
 
 def _record_failure(payload_id: int, status: str, exc: Exception) -> None:
@@ -272,22 +297,25 @@ def _wake_waiting(payload: InboundPayload) -> None:
 
 
 def inbound_replay(*, payloads: QuerySet[InboundPayload]) -> int:
-    """Queue the payloads to be processed again, whatever their status; returns how many."""
+    """Queue the payloads to be processed again, whatever their status; returns how many.
+
+    Statuses stay as they are until the replay runs: a processed order version is what tells a
+    replayed older one that it is stale.
+    """
     with transaction.atomic():
         ids = list(payloads.order_by("id").values_list("pk", flat=True))
-        InboundPayload.objects.filter(pk__in=ids).update(status=Status.RECEIVED)
         for pk in ids:
             tasks.process_inbound_payload.enqueue(payload_id=pk, force=True)
     return len(ids)
 
 
 def inbound_purge(*, now: datetime | None = None) -> int:
-    """Delete processed and ignored payloads older than the retention; returns how many.
+    """Delete processed, ignored and stale payloads older than the retention; returns how many.
 
     Waiting and failed payloads are kept whatever their age: they still need someone.
     """
     cutoff = (now or clock.now()) - timedelta(days=settings.AFTERSALE_INBOUND_RETENTION_DAYS)
     deleted, _ = InboundPayload.objects.filter(
-        status__in=[Status.PROCESSED, Status.IGNORED], received_at__lt=cutoff
+        status__in=[Status.PROCESSED, Status.IGNORED, Status.STALE], received_at__lt=cutoff
     ).delete()
     return deleted
