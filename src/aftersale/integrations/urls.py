@@ -1,6 +1,10 @@
 from django.urls import path
 
-urlpatterns: list = [
-    # Shopify and WooCommerce receivers are added by the integrations work.
+from aftersale.integrations import views
+
+app_name = "integrations"
+
+urlpatterns = [
+    path("shopify/<slug:store_slug>", views.shopify_webhook, name="shopify"),
+    path("woocommerce/<slug:store_slug>", views.woocommerce_webhook, name="woocommerce"),
 ]
-_ = path
