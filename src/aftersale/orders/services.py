@@ -470,7 +470,8 @@ def refund_create(*, store: Store, order: Order, data: RefundIn) -> RefundResult
         refunded = sum((r.amount for r in order.refunds.all()), Decimal(0))
         if refunded + amount > order.total:
             raise DomainError(
-                f"only {order.total - refunded} {currency} of {order.total} is left to refund",
+                f"only {quantize(order.total - refunded, currency)} {currency} of "
+                f"{quantize(order.total, currency)} is left to refund",
                 field="amount",
             )
         refund = Refund.objects.create(
