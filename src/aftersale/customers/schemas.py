@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 
 import phonenumbers
+from ninja import Schema
 from pydantic import EmailStr, Field, field_validator
 
 from aftersale.core.schemas import StrictSchema
@@ -69,3 +70,62 @@ class CustomerIn(StrictSchema):
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         return normalize_phone(value) if value else value
+
+
+class AddressOut(Schema):
+    name: str
+    company: str
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    phone: str
+
+
+class CustomerOut(Schema):
+    id: str
+    external_id: str | None
+    source: str
+    email: str
+    phone: str
+    first_name: str
+    last_name: str
+    locale: str
+    time_zone: str
+    birthday: date | None
+    accepts_marketing: bool
+    marketing_consent_at: datetime | None
+    marketing_consent_source: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerPatchIn(StrictSchema):
+    email: EmailStr | None = None
+    phone: str | None = Field(None, max_length=32)
+    first_name: str | None = Field(None, max_length=100)
+    last_name: str | None = Field(None, max_length=100)
+    locale: str | None = Field(None, max_length=10)
+    time_zone: str | None = Field(None, max_length=64)
+    birthday: date | None = None
+    accepts_marketing: bool | None = None
+    marketing_consent_source: str = Field("", max_length=60)
+    tags: list[str] | None = None
+
+    _zone = field_validator("time_zone")(CustomerIn._zone.__func__)
+    _phone = field_validator("phone")(CustomerIn._phone.__func__)
+
+
+def address_out(address) -> dict | None:
+    if address is None:
+        return None
+    return {k: getattr(address, k) for k in AddressOut.model_fields}
+
+
+def customer_out(customer) -> dict:
+    data = {k: getattr(customer, k) for k in CustomerOut.model_fields if k != "id"}
+    data["id"] = customer.public_id
+    return data

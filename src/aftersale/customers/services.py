@@ -5,8 +5,9 @@ from django.db import IntegrityError, transaction
 from aftersale.core import clock
 from aftersale.core.events import emit
 from aftersale.core.models import Store
+from aftersale.core.services import NotFound
 from aftersale.customers.models import Address, Customer
-from aftersale.customers.schemas import AddressIn, CustomerIn, normalize_email
+from aftersale.customers.schemas import AddressIn, CustomerIn, CustomerPatchIn, normalize_email
 
 CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "time_zone", "birthday")
 
@@ -46,7 +47,7 @@ def customer_upsert(
         created = customer is None
         if created:
             customer = Customer(store=store, source=source, external_id=data.external_id)
-        changed = _apply_customer(customer, data)
+        changed = apply_customer_input(customer, data)
         if created:
             try:
                 with transaction.atomic():
@@ -71,7 +72,7 @@ def customer_upsert(
     return customer, created
 
 
-def _apply_customer(customer: Customer, data: CustomerIn) -> set[str]:
+def apply_customer_input(customer: Customer, data: CustomerIn) -> set[str]:
     provided = data.model_fields_set
     changed: set[str] = set()
 
@@ -106,3 +107,31 @@ def address_matches(address: Address | None, data: AddressIn | None) -> bool:
     if address is None or data is None:
         return address is None and data is None
     return all(getattr(address, k) == v for k, v in data.model_dump().items())
+
+
+def customer_get(*, store: Store, ref: str) -> Customer:
+    """A customer of this store by public id (cus_…) or external id."""
+    qs = Customer.objects.filter(store=store)
+    customer = qs.filter(public_id=ref).first() if ref.startswith("cus_") else None
+    if customer is None:
+        customer = qs.filter(external_id=ref).order_by("id").first()
+    if customer is None:
+        raise NotFound(f"no customer {ref!r} in this store")
+    return customer
+
+
+def customer_patch(*, store: Store, customer: Customer, data: CustomerPatchIn) -> Customer:
+    """Change only the fields sent; emits customer.updated when something changed."""
+    sent = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        changed = apply_customer_input(customer, CustomerIn(**sent))
+        if changed:
+            customer.save()
+            emit(
+                store=store,
+                name="customer.updated",
+                aggregate=f"customer:{customer.public_id}",
+                payload={**customer_payload(customer), "changed": sorted(changed)},
+            )
+    return customer

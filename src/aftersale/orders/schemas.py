@@ -4,11 +4,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from ninja import Schema
 from pydantic import AwareDatetime, EmailStr, Field, field_validator, model_validator
 
-from aftersale.core.money import MoneyError, normalize_currency
+from aftersale.core.money import MoneyError, normalize_currency, quantize
 from aftersale.core.schemas import StrictSchema
-from aftersale.customers.schemas import AddressIn, CustomerIn
+from aftersale.customers.schemas import AddressIn, AddressOut, CustomerIn, address_out
 
 Money = Decimal  # documented as a decimal string or number; quantized to the currency on save
 
@@ -127,3 +128,174 @@ class RefundIn(StrictSchema):
             return normalize_currency(value)
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
+
+
+class OrderLineOut(Schema):
+    id: str
+    external_id: str
+    sku: str
+    title: str
+    variant_title: str
+    product_id: str | None
+    variant_id: str | None
+    unit_price: str
+    quantity: int
+    discount: str
+    total: str
+    requires_shipping: bool
+
+
+class OrderCustomerOut(Schema):
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+
+
+class OrderShipmentOut(Schema):
+    id: str
+    carrier: str
+    tracking_number: str
+    status: str
+
+
+class RefundOut(Schema):
+    id: str
+    external_id: str | None
+    order_id: str
+    amount: str
+    currency: str
+    reason: str
+    note: str
+    processed_at: datetime
+    lines: list[dict]
+
+
+class OrderOut(Schema):
+    id: str
+    external_id: str
+    source: str
+    number: str
+    status: str
+    financial_status: str
+    fulfillment_status: str
+    channel: str
+    currency: str
+    subtotal: str
+    discount_total: str
+    shipping_total: str
+    tax_total: str
+    total: str
+    discount_codes: list[str]
+    placed_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str
+    customer: OrderCustomerOut | None
+    email: str
+    shipping_address: AddressOut | None
+    billing_address: AddressOut | None
+    tags: list[str]
+    note: str
+    lines: list[OrderLineOut]
+    shipments: list[OrderShipmentOut]
+    refunds: list[RefundOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+MONEY_FIELDS = ("subtotal", "discount_total", "shipping_total", "tax_total", "total")
+
+
+def refund_out(refund) -> dict:
+    currency = refund.currency
+    return {
+        "id": refund.public_id,
+        "external_id": refund.external_id,
+        "order_id": refund.order.public_id,
+        "amount": str(quantize(refund.amount, currency)),
+        "currency": currency,
+        "reason": refund.reason,
+        "note": refund.note,
+        "processed_at": refund.processed_at,
+        "lines": [
+            {
+                "line_id": rl.order_line.public_id,
+                "quantity": rl.quantity,
+                "amount": str(quantize(rl.amount, currency)),
+                "restock": rl.restock,
+            }
+            for rl in refund.lines.all()
+        ],
+    }
+
+
+def order_out(order) -> dict:
+    """The API shape of an order; expects lines, shipments and refunds to be prefetched."""
+    currency = order.currency
+    data = {
+        "id": order.public_id,
+        **{
+            k: getattr(order, k)
+            for k in (
+                "external_id",
+                "source",
+                "number",
+                "status",
+                "financial_status",
+                "fulfillment_status",
+                "channel",
+                "currency",
+                "discount_codes",
+                "placed_at",
+                "cancelled_at",
+                "cancel_reason",
+                "email",
+                "tags",
+                "note",
+                "created_at",
+                "updated_at",
+            )
+        },
+        **{k: str(quantize(getattr(order, k), currency)) for k in MONEY_FIELDS},
+        "customer": (
+            {
+                "id": order.customer.public_id,
+                "email": order.customer.email,
+                "first_name": order.customer.first_name,
+                "last_name": order.customer.last_name,
+            }
+            if order.customer_id
+            else None
+        ),
+        "shipping_address": address_out(order.shipping_address),
+        "billing_address": address_out(order.billing_address),
+        "lines": [
+            {
+                "id": line.public_id,
+                "external_id": line.external_id,
+                "sku": line.sku,
+                "title": line.title,
+                "variant_title": line.variant_title,
+                "product_id": line.product.public_id if line.product_id else None,
+                "variant_id": line.variant.public_id if line.variant_id else None,
+                "unit_price": str(quantize(line.unit_price, currency)),
+                "quantity": line.quantity,
+                "discount": str(quantize(line.discount, currency)),
+                "total": str(quantize(line.total, currency)),
+                "requires_shipping": line.requires_shipping,
+            }
+            for line in order.lines.all()
+        ],
+        # Shipments belong to a higher layer; the reverse relation is read, never imported.
+        "shipments": [
+            {
+                "id": s.public_id,
+                "carrier": s.carrier,
+                "tracking_number": s.tracking_number,
+                "status": s.status,
+            }
+            for s in order.shipments.all()
+        ],
+        "refunds": [refund_out(r) for r in order.refunds.all()],
+    }
+    return data

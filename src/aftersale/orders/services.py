@@ -140,12 +140,8 @@ def _resolve_customer(store: Store, data: OrderIn) -> Customer | None:
     return None
 
 
-def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
-    existing = (
-        Order.objects.select_for_update()
-        .filter(store=store, source=data.source, external_id=data.external_id)
-        .first()
-    )
+def order_values(store: Store, data: OrderIn, existing: Order | None) -> dict:
+    """The order's own columns as the input says they should be."""
     currency = data.currency or (existing.currency if existing else store.currency)
     values = {
         "number": data.number or (existing.number if existing else data.external_id),
@@ -164,8 +160,18 @@ def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
         "cancel_reason": data.cancel_reason,
     }
     if data.status == Order.Status.CANCELLED and values["cancelled_at"] is None:
-        values["cancelled_at"] = existing.cancelled_at if existing else None
-        values["cancelled_at"] = values["cancelled_at"] or clock.now()
+        values["cancelled_at"] = (existing.cancelled_at if existing else None) or clock.now()
+    return values
+
+
+def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
+    existing = (
+        Order.objects.select_for_update()
+        .filter(store=store, source=data.source, external_id=data.external_id)
+        .first()
+    )
+    values = order_values(store, data, existing)
+    currency = values["currency"]
     customer = _resolve_customer(store, data)
 
     created = existing is None
@@ -220,7 +226,7 @@ def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
     return UpsertResult(order=order, created=created, changed=tuple(sorted(set(changed))))
 
 
-def _catalog_links(store: Store, lines: list[OrderLineIn], source: str):
+def catalog_links(store: Store, lines: list[OrderLineIn], source: str):
     variant_ids = {line.variant_external_id for line in lines if line.variant_external_id}
     product_ids = {line.product_external_id for line in lines if line.product_external_id}
     skus = {line.sku for line in lines if line.sku and not line.variant_external_id}
@@ -246,7 +252,7 @@ def _catalog_links(store: Store, lines: list[OrderLineIn], source: str):
     return variants_by_ext, variants_by_sku, products_by_ext
 
 
-def _line_values(line: OrderLineIn, currency: str, links) -> dict:
+def line_values(line: OrderLineIn, currency: str, links) -> dict:
     variants_by_ext, variants_by_sku, products_by_ext = links
     variant = variants_by_ext.get(line.variant_external_id) or variants_by_sku.get(line.sku)
     product = products_by_ext.get(line.product_external_id) or (
@@ -276,8 +282,8 @@ def _sync_lines(
 
     A line that a shipment or refund refers to is never deleted, only left as it was.
     """
-    links = _catalog_links(store, lines, order.source)
-    wanted = [_line_values(line, currency, links) for line in lines]
+    links = catalog_links(store, lines, order.source)
+    wanted = [line_values(line, currency, links) for line in lines]
     if created:
         OrderLine.objects.bulk_create(
             [OrderLine(store=store, order=order, **values) for values in wanted]
