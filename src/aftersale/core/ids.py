@@ -10,19 +10,15 @@ from django.utils.deconstruct import deconstructible
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
-
-
 def new_public_id(prefix: str) -> str:
     """`ord_01hx…`: 48 bits of milliseconds then 80 random bits, so ids sort by creation."""
     millis = time.time_ns() // 1_000_000
-    randomness = int.from_bytes(os.urandom(10), "big")
-    return f"{prefix}_{_encode(millis, 10)}{_encode(randomness, 16)}"
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    # 128 bits → 26 base32 characters, most significant first.
+    return prefix + "_" + "".join(_ALPHABET[(value >> shift) & 31] for shift in _SHIFTS)
+
+
+_SHIFTS = tuple(range(125, -1, -5))
 
 
 @deconstructible
