@@ -1,0 +1,117 @@
+"""Store B's key must never see or touch store A's objects: every route with an id is walked."""
+
+import re
+
+import pytest
+from django.apps import apps
+
+from aftersale.api import api as ninja_api
+
+pytestmark = pytest.mark.django_db
+
+# A valid body for each write route with a path parameter, so the request gets past validation
+# and the 404 comes from the tenancy check, not from a 422.
+BODIES = {
+    ("patch", "/api/v1/orders/{ref}"): {"note": "hijack"},
+    ("post", "/api/v1/orders/{ref}/cancel"): {"reason": "hijack"},
+    ("post", "/api/v1/orders/{ref}/refunds"): {"amount": "1.00"},
+    ("patch", "/api/v1/customers/{ref}"): {"first_name": "Mallory"},
+    ("patch", "/api/v1/products/{ref}"): {"title": "hijack"},
+    ("post", "/api/v1/products/{ref}/variants"): {"sku": "X-1", "price": "1"},
+    ("post", "/api/v1/shipments/{ref}/events"): {
+        "events": [{"occurred_at": "2026-05-03T09:00:00Z", "status": "exception"}]
+    },
+}
+
+
+@pytest.fixture
+def store_a_objects(api):
+    """Objects of store A (the `api` fixture's store), by the router prefix that serves them."""
+    order = api.post(
+        "/api/v1/orders",
+        {
+            "external_id": "A-1",
+            "placed_at": "2026-05-01T08:00:00Z",
+            "email": "a@example.com",
+            "lines": [{"external_id": "l", "title": "Tent", "unit_price": "100", "quantity": 1}],
+        },
+    ).json()["order"]
+    shipment = api.post(
+        "/api/v1/shipments",
+        {
+            "order": order["id"],
+            "external_id": "S-1",
+            "lines": [{"line": "l", "quantity": 1}],
+        },
+    ).json()["shipment"]
+    product = api.post(
+        "/api/v1/products",
+        {
+            "external_id": "P-1",
+            "title": "Tent",
+            "variants": [{"sku": "T", "price": "100"}],
+        },
+    ).json()["product"]
+    return {
+        "orders": order["id"],
+        "customers": order["customer"]["id"],
+        "shipments": shipment["id"],
+        "products": product["id"],
+    }
+
+
+def snapshot() -> dict[str, int]:
+    """Row counts of every model of ours: a denied request must change none of them."""
+    counts = {}
+    for model in apps.get_models():
+        if model.__module__.startswith("aftersale."):
+            counts[model._meta.label] = model.objects.count()
+    return counts
+
+
+def path_operations():
+    for path, methods in ninja_api.get_openapi_schema()["paths"].items():
+        for method in methods:
+            yield method, path
+
+
+def test_every_route_with_an_id_answers_404_to_another_stores_key(store_a_objects, other_api, api):
+    walked = 0
+    before = snapshot()
+    for method, path in path_operations():
+        params = re.findall(r"{(\w+)}", path)
+        if not params:
+            continue
+        prefix = path.removeprefix("/api/v1/").split("/")[0]
+        assert prefix in store_a_objects, f"add a store-A object for routes under /{prefix}"
+        url = re.sub(r"{\w+}", store_a_objects[prefix], path, count=1)
+        assert "{" not in url, f"{path}: add the nested ids to this test"
+        if method == "get":
+            response = other_api.get(url)
+        else:
+            body = BODIES.get((method, path))
+            assert body is not None, f"add a valid body for {method.upper()} {path}"
+            response = getattr(other_api, method)(url, body)
+        assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code}"
+        walked += 1
+    assert walked >= 10
+    assert snapshot() == before
+
+
+def test_lists_show_only_the_keys_store(store_a_objects, other_api):
+    for prefix in ["orders", "customers", "shipments", "products"]:
+        response = other_api.get(f"/api/v1/{prefix}")
+        assert response.status_code == 200
+        assert response.json()["data"] == [], prefix
+
+
+def test_every_operation_documents_its_errors(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            documented = set(operation["responses"])
+            assert {"401", "422"} <= documented, f"{method} {path}: {sorted(documented)}"
+            if method in {"post", "patch", "put", "delete"}:
+                assert {"400", "403", "413"} <= documented, f"{method} {path}"
+            if "{" in path:
+                assert "404" in documented, f"{method} {path}"
