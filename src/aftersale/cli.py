@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -177,6 +178,13 @@ def _demo_secrets(var: Path) -> dict:
     return data
 
 
+def _wait_all(children: list[subprocess.Popen], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+
 def cmd_demo(args) -> int:
     var = _var_dir()
     var.mkdir(parents=True, exist_ok=True)
@@ -196,9 +204,9 @@ def cmd_demo(args) -> int:
         print(info.summary())
     else:
         print("· demo data already there; keeping it")
-    access = demo_setup_access(admin_password=state["admin_password"], state=state)
-    (var / "demo.json").write_text(json.dumps(state, indent=2))
     base = f"http://{args.host}:{args.port}"
+    access = demo_setup_access(admin_password=state["admin_password"], state=state, base_url=base)
+    (var / "demo.json").write_text(json.dumps(state, indent=2))
     print()
     print("aftersale demo is running")
     print(f"  back office     {base}/admin/   user admin / {state['admin_password']}")
@@ -217,24 +225,27 @@ def cmd_demo(args) -> int:
     worker = subprocess.Popen([sys.executable, "-m", "aftersale.cli", "worker"], env=env)
     children = [server, worker]
 
-    def stop(signum=None, frame=None):
+    def stop(already_signalled: bool = False) -> None:
+        # On Ctrl-C the terminal has already sent SIGINT to the whole process group, and a second
+        # signal would make the worker abandon its task; so give the children time first.
+        if already_signalled:
+            _wait_all(children, 10)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        _wait_all(children, 15)
         for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if child.poll() is None:
                 child.kill()
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop())
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping…")
-    finally:
+        stop(already_signalled=True)
+    else:
         stop()
     return 0
 
