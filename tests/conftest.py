@@ -108,3 +108,14 @@ def other_api(other_store) -> ApiClient:
 
     _, token = api_key_create(store=other_store, name="other", scope="write")
     return ApiClient(token)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_store_cache():
+    """Rolled-back test transactions reuse primary keys, so the per-process store cache must not
+    outlive a test."""
+    from aftersale.core import services
+
+    services._store_cache.clear()
+    yield
+    services._store_cache.clear()
