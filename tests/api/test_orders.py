@@ -170,7 +170,7 @@ def test_batch_over_the_limit_is_422(api):
 
 def test_batch_of_new_orders_takes_few_queries(api, django_assert_max_num_queries):
     orders = [order_body(str(n)) for n in range(100)]
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(21):
         response = api.post("/api/v1/orders/batch", {"orders": orders})
     assert response.json()["created"] == 100
 
