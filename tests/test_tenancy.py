@@ -18,6 +18,12 @@ BODIES = {
     ("patch", "/api/v1/customers/{ref}"): {"first_name": "Mallory"},
     ("patch", "/api/v1/products/{ref}"): {"title": "hijack"},
     ("post", "/api/v1/products/{ref}/variants"): {"sku": "X-1", "price": "1"},
+    ("patch", "/api/v1/webhook-endpoints/{ref}"): {"description": "hijack"},
+    ("delete", "/api/v1/webhook-endpoints/{ref}"): {},
+    ("post", "/api/v1/webhook-endpoints/{ref}/rotate-secret"): {},
+    ("post", "/api/v1/webhook-endpoints/{ref}/enable"): {},
+    ("post", "/api/v1/webhook-endpoints/{ref}/test"): {},
+    ("post", "/api/v1/webhook-endpoints/{ref}/deliveries/{delivery_id}/replay"): {},
     ("post", "/api/v1/shipments/{ref}/events"): {
         "events": [{"occurred_at": "2026-05-03T09:00:00Z", "status": "exception"}]
     },
@@ -52,7 +58,17 @@ def store_a_objects(api):
             "variants": [{"sku": "T", "price": "100"}],
         },
     ).json()["product"]
+    endpoint = api.post(
+        "/api/v1/webhook-endpoints",
+        {
+            "url": "https://hooks.example.com/a",
+            "event_types": ["*"],
+        },
+    ).json()
+    test_delivery = api.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/test").json()
     return {
+        "webhook-endpoints": endpoint["id"],
+        "delivery_id": test_delivery["id"],
         "orders": order["id"],
         "customers": order["customer"]["id"],
         "shipments": shipment["id"],
@@ -84,10 +100,14 @@ def test_every_route_with_an_id_answers_404_to_another_stores_key(store_a_object
             continue
         prefix = path.removeprefix("/api/v1/").split("/")[0]
         assert prefix in store_a_objects, f"add a store-A object for routes under /{prefix}"
-        url = re.sub(r"{\w+}", store_a_objects[prefix], path, count=1)
-        assert "{" not in url, f"{path}: add the nested ids to this test"
+        url = re.sub(r"{ref}", store_a_objects[prefix], path)
+        for name in params[1:]:
+            assert name in store_a_objects, f"{path}: add a store-A value for {{{name}}}"
+            url = url.replace(f"{{{name}}}", store_a_objects[name])
         if method == "get":
             response = other_api.get(url)
+        elif method == "delete":
+            response = other_api.delete(url)
         else:
             body = BODIES.get((method, path))
             assert body is not None, f"add a valid body for {method.upper()} {path}"
