@@ -10,15 +10,18 @@ from django.utils.deconstruct import deconstructible
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
 
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)  # 10 bits → 2 characters
+
+
 def new_public_id(prefix: str) -> str:
     """`ord_01hx…`: 48 bits of milliseconds then 80 random bits, so ids sort by creation."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
-    # 128 bits → 26 base32 characters, most significant first.
-    return prefix + "_" + "".join(_ALPHABET[(value >> shift) & 31] for shift in _SHIFTS)
+    value = ((time.time_ns() // 1_000_000) << 80) | int.from_bytes(os.urandom(10), "big")
+    # 128 bits → 26 base32 characters, most significant first, two at a time.
+    pairs = _PAIRS
+    return prefix + "_" + "".join(pairs[(value >> shift) & 1023] for shift in _SHIFTS)
 
 
-_SHIFTS = tuple(range(125, -1, -5))
+_SHIFTS = tuple(range(120, -1, -10))
 
 
 @deconstructible
