@@ -42,3 +42,11 @@ def test_openapi_document_is_served(client):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "aftersale API"
+
+
+def test_api_docs_load_nothing_from_third_parties(client):
+    page = client.get("/api/v1/docs").content.decode()
+
+    assert "/static/ninja/swagger-ui-bundle.js" in page
+    assert "https://" not in page
+    assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
