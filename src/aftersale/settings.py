@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "aftersale.catalog",
     "aftersale.orders",
     "aftersale.tracking",
+    "aftersale.messaging",
     "aftersale.webhooks",
     "aftersale.integrations",
     "aftersale.importers",
@@ -125,6 +127,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+LOCALE_PATHS = [BASE_DIR / "locale"]
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -157,7 +160,10 @@ AFTERSALE_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("AFTERSALE_WEBHOOK_DISABLE_AF
 # Outbound webhooks to private addresses are refused unless this is set (tests, intranets).
 AFTERSALE_WEBHOOK_ALLOW_PRIVATE = env_bool("AFTERSALE_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# SMTP by default (with a precise hand-off point, see messaging/smtp.py); any Django or
+# django-anymail backend works, e.g. anymail.backends.postmark.EmailBackend with ANYMAIL settings.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "aftersale.messaging.smtp.EmailBackend")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -165,6 +171,26 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aftersale <no-reply@localhost>")
+
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_")
+}
+# Messages: the sender's lease, retries, and the domain in our Message-ID headers.
+AFTERSALE_MESSAGE_LEASE_SECONDS = env_int("AFTERSALE_MESSAGE_LEASE_SECONDS", 120)
+AFTERSALE_MESSAGE_MAX_ATTEMPTS = env_int("AFTERSALE_MESSAGE_MAX_ATTEMPTS", 8)
+AFTERSALE_MESSAGE_ID_DOMAIN = env_str("AFTERSALE_MESSAGE_ID_DOMAIN", "aftersale.invalid")
+# SMS: console, file (var/sms.jsonl) or Twilio.
+AFTERSALE_SMS_BACKEND = env_str(
+    "AFTERSALE_SMS_BACKEND", "aftersale.messaging.sms.ConsoleSmsBackend"
+)
+AFTERSALE_SMS_FILE = env_str("AFTERSALE_SMS_FILE", "")
+AFTERSALE_SMS_TIMEOUT_SECONDS = env_int("AFTERSALE_SMS_TIMEOUT_SECONDS", 10)
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)

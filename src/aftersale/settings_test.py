@@ -11,6 +11,7 @@ TIME_ZONE = "America/Sao_Paulo"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 AFTERSALE_WEBHOOK_ALLOW_PRIVATE = True
+AFTERSALE_SMS_BACKEND = "aftersale.messaging.sms.LocmemSmsBackend"
 
 _test_db_name = os.environ.get("AFTERSALE_TEST_DB_NAME", "test_aftersale")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/", include("aftersale.integrations.urls")),
     path("healthz", healthz, name="healthz"),
+    path("", include("aftersale.messaging.urls")),
 ]
 
 admin.site.site_header = "aftersale back office"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,6 +35,18 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(2**attempt, 600))
 
 
+_pollers: dict[str, Callable[[], int]] = {}
+
+
+def register_poller(name: str, poll: Callable[[], int]) -> None:
+    """Call `poll` on every turn of every worker's loop (it must claim its own work safely and be
+    cheap when there is nothing to do); it returns how much it did."""
+    _pollers[name] = poll
+
+
 # The worker runs these in its own loop between tasks; they are cheap when there is nothing to do.
 def run_housekeeping() -> int:
-    return dispatch_pending()
+    done = dispatch_pending()
+    for poll in list(_pollers.values()):
+        done += poll()
+    return done

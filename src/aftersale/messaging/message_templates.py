@@ -1,0 +1,114 @@
+"""Which wording a message uses: the store's own template, else the shipped default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from django.db import IntegrityError, transaction
+
+from aftersale.core.models import Store
+from aftersale.messaging.kinds import all_kinds
+from aftersale.messaging.locales import DEFAULT, SUPPORTED
+from aftersale.messaging.models import Channel, MessageTemplate
+from aftersale.messaging.rendering import TemplateParts
+
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+
+
+@cache
+def _defaults(locale: str) -> dict:
+    path = DEFAULTS_DIR / f"{locale}.yaml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def default_template(kind: str, channel: str, locale: str) -> TemplateParts | None:
+    entry = _defaults(locale).get(kind)
+    if not entry:
+        return None
+    if channel == Channel.SMS:
+        if not entry.get("sms"):
+            return None
+        return TemplateParts(subject="", preheader="", html_body="", text_body=entry["sms"])
+    return TemplateParts(
+        subject=entry.get("subject", ""),
+        preheader=entry.get("preheader", ""),
+        html_body=entry.get("html", ""),
+        text_body=entry.get("text", ""),
+    )
+
+
+def parts_of(template: MessageTemplate) -> TemplateParts:
+    return TemplateParts(
+        subject=template.subject,
+        preheader=template.preheader,
+        html_body=template.html_body,
+        text_body=template.text_body,
+    )
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    parts: TemplateParts
+    locale: str
+    version: int | None  # None: the shipped default
+
+
+def resolve_template(
+    *, store: Store, kind: str, channel: str, locale: str, cache: dict | None = None
+) -> ResolvedTemplate | None:
+    """The store's template in the locale, else in the store's locale, else English; the shipped
+    default when the store has none."""
+    candidates = [locale, store.default_locale, DEFAULT]
+    rows = cache if cache is not None else None
+    for candidate in dict.fromkeys(c for c in candidates if c in SUPPORTED):
+        if rows is not None and (kind, channel, candidate) in rows:
+            row = rows[(kind, channel, candidate)]
+        else:
+            row = MessageTemplate.objects.filter(
+                store=store, kind=kind, channel=channel, locale=candidate
+            ).first()
+            if rows is not None:
+                rows[(kind, channel, candidate)] = row
+        if row is not None:
+            return ResolvedTemplate(parts_of(row), candidate, row.version)
+        default = default_template(kind, channel, candidate)
+        if default is not None:
+            return ResolvedTemplate(default, candidate, None)
+    return None
+
+
+def ensure_store_templates(store: Store) -> int:
+    """Give the store an editable copy of every shipped default it does not have yet."""
+    existing = set(
+        MessageTemplate.objects.filter(store=store).values_list("kind", "channel", "locale")
+    )
+    created = 0
+    for kind in all_kinds():
+        for channel in kind.channels:
+            for locale in SUPPORTED:
+                if (kind.code, channel, locale) in existing:
+                    continue
+                parts = default_template(kind.code, channel, locale)
+                if parts is None:
+                    continue
+                try:
+                    with transaction.atomic():
+                        MessageTemplate.objects.create(
+                            store=store,
+                            kind=kind.code,
+                            channel=channel,
+                            locale=locale,
+                            subject=parts.subject,
+                            preheader=parts.preheader,
+                            html_body=parts.html_body,
+                            text_body=parts.text_body,
+                        )
+                    created += 1
+                except IntegrityError:
+                    continue  # created concurrently
+    return created

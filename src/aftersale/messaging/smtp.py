@@ -1,0 +1,68 @@
+"""Django's SMTP backend with one change: it says when a message is about to become the server's.
+
+An SMTP server takes responsibility for a message when it receives the dot that ends DATA. We send
+the whole message first, call the hook (which records "handed off" in the database), then send
+the dot. A sender killed before the hook never handed the message over, so it is safe to send
+again; one killed after it may have, so it is never sent again. The gap between the two is one
+write to a socket, instead of the whole SMTP conversation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
+from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
+
+_handoff_hook: ContextVar[Callable[[], None] | None] = ContextVar("handoff_hook", default=None)
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+CRLF = b"\r\n"
+
+
+@contextlib.contextmanager
+def on_handoff(hook: Callable[[], None]) -> Iterator[None]:
+    token = _handoff_hook.set(hook)
+    try:
+        yield
+    finally:
+        _handoff_hook.reset(token)
+
+
+class _HandoffMixin:
+    def data(self, msg):
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        if isinstance(msg, str):
+            msg = re.sub(r"(?:\r\n|\n|\r(?!\n))", "\r\n", msg).encode("ascii")
+        body = _LEADING_DOT.sub(b"..", msg)
+        if not body.endswith(CRLF):
+            body += CRLF
+        self.send(body)
+        hook = _handoff_hook.get()
+        if hook is not None:
+            hook()
+        self.send(b"." + CRLF)
+        return self.getreply()
+
+
+class HandoffSMTP(_HandoffMixin, smtplib.SMTP):
+    pass
+
+
+class HandoffSMTPSSL(_HandoffMixin, smtplib.SMTP_SSL):
+    pass
+
+
+class EmailBackend(DjangoSmtpBackend):
+    """SMTP (settings EMAIL_HOST, EMAIL_PORT, …) with a precise hand-off point."""
+
+    hands_off_late = True
+
+    @property
+    def connection_class(self):
+        return HandoffSMTPSSL if self.use_ssl else HandoffSMTP
