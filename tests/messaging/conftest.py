@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from email import message_from_bytes
+from email import policy as email_policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -20,6 +22,7 @@ class RecordingHandler:
         self.messages: list = []
         self.refuse: dict[str, str] = {}
         self.fail_data_with: str | None = None
+        self.delay = 0.0
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope: Envelope, address, rcpt_options):
@@ -31,8 +34,16 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope: Envelope):
         if self.fail_data_with:
             return self.fail_data_with
+        # Like a real MTA: the message is the server's once the data has ended (a client that
+        # disconnects before the reply does not undo it); the reply comes after some work.
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+            self.messages.append(
+                message_from_bytes(
+                    envelope.original_content or envelope.content, policy=email_policy.default
+                )
+            )
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> list[str]:
@@ -40,14 +51,22 @@ class RecordingHandler:
             return [m["Message-ID"] for m in self.messages]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class SmtpServer:
+    """aiosmtpd on loopback, in a thread of the test process."""
+
     def __init__(self, port: int = 0):
         self.handler = RecordingHandler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or 0)
+        self.port = port or free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def start(self):
         self.controller.start()
-        self.port = self.controller.server.sockets[0].getsockname()[1]
         return self
 
     def stop(self):
@@ -100,6 +119,3 @@ def make_order(store, customer, external_id="1001", **extra):
         **extra,
     }
     return order_upsert(store=store, data=OrderIn(**data)).order
-
-
-_ = asyncio  # aiosmtpd runs its own loop in a thread
