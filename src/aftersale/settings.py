@@ -85,6 +85,9 @@ TEMPLATES = [
 ]
 
 
+SQLITE_ENGINE = "aftersale.core.sqlite_backend"
+
+
 def _database_config() -> dict:
     url = env_str("DATABASE_URL", "")
     if not url:
@@ -92,6 +95,8 @@ def _database_config() -> dict:
         url = f"sqlite:///{VAR_DIR / 'aftersale.sqlite3'}"
     config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's SQLite backend, with write transactions queued on a file lock (see there).
+        config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {
             # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at
             # BEGIN so two writers queue on the busy timeout instead of deadlocking mid-transaction.

@@ -229,3 +229,33 @@ def test_refunds(api):
         json.loads(api.get("/api/v1/orders/1001/refunds").content)[0]["id"]
         == (first.json()["refund"]["id"])
     )
+
+
+def test_a_created_order_is_answered_as_get_shows_it(api):
+    body = order_body(
+        "2002",
+        status="cancelled",
+        billing_address={"line1": "Elbchaussee 1", "city": "Hamburg", "country": "de"},
+        tags=["b", "a", "b"],
+        discount_codes=["WELCOME"],
+    )
+    created = api.post("/api/v1/orders", body)
+
+    assert created.status_code == 201
+    order = created.json()["order"]
+    assert order["placed_at"] == "2026-04-02T07:30:00Z"
+    assert order["cancelled_at"].endswith("Z")
+    assert order == api.get(f"/api/v1/orders/{order['id']}").json()
+
+
+def test_a_new_order_takes_a_fixed_number_of_queries(api, django_assert_num_queries):
+    api.get("/api/v1/ping")  # the key's store is cached and its last use recorded
+    # key, BEGIN, order lookup, customer lookup, customer, address, order, catalog lookup,
+    # lines, events, COMMIT
+    with django_assert_num_queries(11):
+        response = api.post("/api/v1/orders", order_body("3003"))
+    assert response.status_code == 201
+    assert [e.name for e in OutboxEvent.objects.order_by("id")] == [
+        "customer.created",
+        "order.created",
+    ]

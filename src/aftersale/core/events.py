@@ -63,6 +63,18 @@ def emit(*, store: Store, name: str, aggregate: str, payload: dict) -> OutboxEve
     return OutboxEvent.objects.create(store=store, name=name, aggregate=aggregate, payload=payload)
 
 
+def event(*, store: Store, name: str, aggregate: str, payload: dict) -> OutboxEvent:
+    """An event not yet recorded: collect several and write them with emit_all()."""
+    return OutboxEvent(store=store, name=name, aggregate=aggregate, payload=payload)
+
+
+def emit_all(events: list[OutboxEvent]) -> None:
+    """Record events built with event(), in list order, with one INSERT; call it inside the
+    transaction that made the change."""
+    if events:
+        OutboxEvent.objects.bulk_create(events)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 

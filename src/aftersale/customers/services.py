@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from aftersale.core import clock
-from aftersale.core.events import emit
-from aftersale.core.models import Store
+from aftersale.core.events import emit, event
+from aftersale.core.models import OutboxEvent, Store
 from aftersale.core.services import NotFound
 from aftersale.customers.models import Address, Customer
 from aftersale.customers.schemas import AddressIn, CustomerIn, CustomerPatchIn, normalize_email
@@ -24,14 +25,24 @@ def customer_payload(customer: Customer) -> dict:
 
 
 def _find_customer(store: Store, source: str, data: CustomerIn) -> Customer | None:
-    qs = Customer.objects.select_for_update().filter(store=store)
-    if data.external_id:
-        found = qs.filter(source=source, external_id=data.external_id).first()
-        if found:
-            return found
+    """The customer with this (source, external_id), else the oldest with this email; one query."""
     email = normalize_email(data.email)
+    match = Q()
+    if data.external_id:
+        match |= Q(source=source, external_id=data.external_id)
     if email:
-        return qs.filter(email=email).order_by("id").first()
+        match |= Q(email=email)
+    if not match:
+        return None
+    found = list(Customer.objects.select_for_update().filter(match, store=store).order_by("id"))
+    if data.external_id:
+        for customer in found:
+            if customer.source == source and customer.external_id == data.external_id:
+                return customer
+    if email:
+        for customer in found:
+            if customer.email == email:
+                return customer
     return None
 
 
@@ -69,6 +80,43 @@ def customer_upsert(
                 aggregate=f"customer:{customer.public_id}",
                 payload={**customer_payload(customer), "changed": sorted(changed)},
             )
+    return customer, created
+
+
+def customer_upsert_in(
+    *, store: Store, data: CustomerIn, source: str, events: list[OutboxEvent]
+) -> tuple[Customer, bool]:
+    """customer_upsert for a caller that already runs the transaction and writes the events.
+
+    No savepoints: the caller must retry its whole transaction on IntegrityError (a concurrent
+    request created this customer first). The customer.created / customer.updated event is
+    appended to `events`, for the caller to write together with its own (events.emit_all).
+    """
+    customer = _find_customer(store, source, data)
+    created = customer is None
+    if created:
+        customer = Customer(store=store, source=source, external_id=data.external_id)
+    changed = apply_customer_input(customer, data)
+    if created:
+        customer.save()
+        events.append(
+            event(
+                store=store,
+                name="customer.created",
+                aggregate=f"customer:{customer.public_id}",
+                payload=customer_payload(customer),
+            )
+        )
+    elif changed:
+        customer.save()
+        events.append(
+            event(
+                store=store,
+                name="customer.updated",
+                aggregate=f"customer:{customer.public_id}",
+                payload={**customer_payload(customer), "changed": sorted(changed)},
+            )
+        )
     return customer, created
 
 

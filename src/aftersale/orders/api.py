@@ -88,9 +88,13 @@ def create_order(request, payload: OrderIn):
     """Upsert by (source, external_id): 201 when created, 200 when it existed (updated or not)."""
     require_write(request)
     result = order_upsert(store=request.store, data=payload)
-    outcome = "created" if result.created else ("updated" if result.changed else "unchanged")
+    if result.created:
+        # A new order has no shipments or refunds yet; answer from the rows just written.
+        body = order_out(result.order, lines=result.lines, shipments=[], refunds=[])
+        return Status(201, {"result": "created", "order": body})
+    outcome = "updated" if result.changed else "unchanged"
     order = order_detail(store=request.store, order=result.order)
-    return Status(201 if result.created else 200, {"result": outcome, "order": order_out(order)})
+    return Status(200, {"result": outcome, "order": order_out(order)})
 
 
 @router.post(

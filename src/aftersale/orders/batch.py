@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from pydantic import ValidationError
 
+from aftersale.core.bulk import insert_objects, insert_rows
 from aftersale.core.models import OutboxEvent, Store
 from aftersale.core.services import DomainError
 from aftersale.customers.models import Address, Customer
@@ -165,7 +166,7 @@ def _resolve_customers(store: Store, orders: list[OrderIn], events: list[OutboxE
             by_email.setdefault(customer.email, customer)
         resolved.append(customer)
     if new:
-        Customer.objects.bulk_create(new)
+        insert_objects(Customer, new)
         events.extend(
             OutboxEvent(
                 store=store,
@@ -207,9 +208,9 @@ def _bulk_create(store: Store, orders: list[OrderIn]) -> list[Order]:
     for order in rows:  # re-point the foreign keys at the now-saved addresses
         order.shipping_address = order.shipping_address
         order.billing_address = order.billing_address
-    Order.objects.bulk_create(rows)
+    insert_objects(Order, rows)
 
-    lines: list[OrderLine] = []
+    lines: list[dict] = []
     by_source: dict[str, list[int]] = {}
     for i, data in enumerate(orders):
         by_source.setdefault(data.source, []).append(i)
@@ -218,10 +219,14 @@ def _bulk_create(store: Store, orders: list[OrderIn]) -> list[Order]:
         for i in indexes:
             order = rows[i]
             lines.extend(
-                OrderLine(store=store, order=order, **line_values(line, order.currency, links))
+                {
+                    "store_id": store.pk,
+                    "order_id": order.pk,
+                    **line_values(line, order.currency, links),
+                }
                 for line in orders[i].lines
             )
-    OrderLine.objects.bulk_create(lines)
+    insert_rows(OrderLine, lines)
 
     events = customer_events
     for order in rows:
@@ -240,5 +245,5 @@ def _bulk_create(store: Store, orders: list[OrderIn]) -> list[Order]:
                     payload={**payload, "reason": order.cancel_reason},
                 )
             )
-    OutboxEvent.objects.bulk_create(events)
+    insert_objects(OutboxEvent, events, fetch_ids=False)
     return rows

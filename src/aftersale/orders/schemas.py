@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -229,8 +229,15 @@ def refund_out(refund) -> dict:
     }
 
 
-def order_out(order) -> dict:
-    """The API shape of an order; expects lines, shipments and refunds to be prefetched."""
+def _utc(value: datetime | None) -> datetime | None:
+    # Read back from the database a time is in UTC; one just written may still carry the offset
+    # it was sent with. The answer is the same either way.
+    return value.astimezone(UTC) if value is not None else None
+
+
+def order_out(order, *, lines=None, shipments=None, refunds=None) -> dict:
+    """The API shape of an order. Reads lines, shipments and refunds from the order's prefetched
+    relations, or from the lists given (an order just created passes what it wrote)."""
     currency = order.currency
     data = {
         "id": order.public_id,
@@ -246,15 +253,15 @@ def order_out(order) -> dict:
                 "channel",
                 "currency",
                 "discount_codes",
-                "placed_at",
-                "cancelled_at",
                 "cancel_reason",
                 "email",
                 "tags",
                 "note",
-                "created_at",
-                "updated_at",
             )
+        },
+        **{
+            k: _utc(getattr(order, k))
+            for k in ("placed_at", "cancelled_at", "created_at", "updated_at")
         },
         **{k: str(quantize(getattr(order, k), currency)) for k in MONEY_FIELDS},
         "customer": (
@@ -284,7 +291,7 @@ def order_out(order) -> dict:
                 "total": str(quantize(line.total, currency)),
                 "requires_shipping": line.requires_shipping,
             }
-            for line in order.lines.all()
+            for line in (order.lines.all() if lines is None else lines)
         ],
         # Shipments belong to a higher layer; the reverse relation is read, never imported.
         "shipments": [
@@ -294,8 +301,8 @@ def order_out(order) -> dict:
                 "tracking_number": s.tracking_number,
                 "status": s.status,
             }
-            for s in order.shipments.all()
+            for s in (order.shipments.all() if shipments is None else shipments)
         ],
-        "refunds": [refund_out(r) for r in order.refunds.all()],
+        "refunds": [refund_out(r) for r in (order.refunds.all() if refunds is None else refunds)],
     }
     return data

@@ -9,13 +9,18 @@ from django.db import IntegrityError, transaction
 
 from aftersale.catalog.models import Product, Variant
 from aftersale.core import clock
-from aftersale.core.events import emit
-from aftersale.core.models import Store
+from aftersale.core.events import emit, emit_all, event
+from aftersale.core.models import OutboxEvent, Store
 from aftersale.core.money import quantize
 from aftersale.core.services import Conflict, DomainError, NotFound
 from aftersale.customers.models import Customer
 from aftersale.customers.schemas import CustomerIn, normalize_email
-from aftersale.customers.services import address_create, address_matches, customer_upsert
+from aftersale.customers.services import (
+    address_create,
+    address_matches,
+    customer_upsert,
+    customer_upsert_in,
+)
 from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
 from aftersale.orders.schemas import OrderIn, OrderLineIn, OrderPatchIn, RefundIn, RefundLineIn
 
@@ -46,6 +51,8 @@ class UpsertResult:
     order: Order
     created: bool
     changed: tuple[str, ...]
+    # A created order's lines, as written (with their product and variant); None after an update.
+    lines: list[OrderLine] | None = None
 
 
 def order_aggregate(order: Order) -> str:
@@ -126,18 +133,11 @@ def order_upsert(*, store: Store, data: OrderIn) -> UpsertResult:
 
 
 def _resolve_customer(store: Store, data: OrderIn) -> Customer | None:
-    if data.customer is not None:
-        ref = data.customer
-        if ref.email is None and data.email:
-            ref = ref.model_copy(update={"email": data.email})
-        customer, _ = customer_upsert(store=store, data=ref, source=data.source)
-        return customer
-    if data.email:
-        customer, _ = customer_upsert(
-            store=store, data=CustomerIn(email=data.email), source=data.source
-        )
-        return customer
-    return None
+    ref = _customer_ref(data)
+    if ref is None:
+        return None
+    customer, _ = customer_upsert(store=store, data=ref, source=data.source)
+    return customer
 
 
 def order_values(store: Store, data: OrderIn, existing: Order | None) -> dict:
@@ -168,8 +168,11 @@ def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
     existing = (
         Order.objects.select_for_update()
         .filter(store=store, source=data.source, external_id=data.external_id)
+        .order_by()
         .first()
     )
+    if existing is None:
+        return _order_create(store, data)
     values = order_values(store, data, existing)
     currency = values["currency"]
     customer = _resolve_customer(store, data)
@@ -226,6 +229,80 @@ def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
     return UpsertResult(order=order, created=created, changed=tuple(sorted(set(changed))))
 
 
+def _order_create(store: Store, data: OrderIn) -> UpsertResult:
+    """The common case of order_upsert: a new order. A handful of statements and no savepoints;
+    the caller's transaction is retried as a whole on IntegrityError."""
+    values = order_values(store, data, None)
+    events: list[OutboxEvent] = []
+    customer = None
+    customer_ref = _customer_ref(data)
+    if customer_ref is not None:
+        customer, _ = customer_upsert_in(
+            store=store, data=customer_ref, source=data.source, events=events
+        )
+    order = Order(
+        store=store, source=data.source, external_id=data.external_id, customer=customer, **values
+    )
+    changed = list(values)
+    if customer is not None:
+        changed.append("customer")
+    if data.shipping_address:
+        order.shipping_address = address_create(
+            store=store, data=data.shipping_address, customer=customer
+        )
+        changed.append("shipping_address")
+    if data.billing_address:
+        order.billing_address = address_create(
+            store=store, data=data.billing_address, customer=customer
+        )
+        changed.append("billing_address")
+    order.save(force_insert=True)
+    lines = _create_lines(store, order, data.lines, values["currency"])
+    if lines:
+        changed.append("lines")
+    payload = order_payload(order)
+    events.append(
+        event(store=store, name="order.created", aggregate=order_aggregate(order), payload=payload)
+    )
+    if order.status == Order.Status.CANCELLED:
+        events.append(
+            event(
+                store=store,
+                name="order.cancelled",
+                aggregate=order_aggregate(order),
+                payload={**payload, "reason": order.cancel_reason},
+            )
+        )
+    emit_all(events)
+    return UpsertResult(order=order, created=True, changed=tuple(sorted(changed)), lines=lines)
+
+
+def _customer_ref(data: OrderIn) -> CustomerIn | None:
+    """Who the order belongs to: its customer (with the order's email when it has none)."""
+    if data.customer is not None:
+        if data.customer.email is None and data.email:
+            return data.customer.model_copy(update={"email": data.email})
+        return data.customer
+    if data.email:
+        return CustomerIn(email=data.email)
+    return None
+
+
+def _create_lines(
+    store: Store, order: Order, lines: list[OrderLineIn], currency: str
+) -> list[OrderLine]:
+    if not lines:
+        return []
+    links = catalog_links(store, lines, order.source)
+    rows = []
+    for line in lines:
+        row = OrderLine(store=store, order=order, **line_values(line, currency, links))
+        # Keep the catalog rows at hand, so that reading the line's product queries nothing.
+        row.variant, row.product = line_catalog(line, links)
+        rows.append(row)
+    return OrderLine.objects.bulk_create(rows)
+
+
 def catalog_links(store: Store, lines: list[OrderLineIn], source: str):
     variant_ids = {line.variant_external_id for line in lines if line.variant_external_id}
     product_ids = {line.product_external_id for line in lines if line.product_external_id}
@@ -233,13 +310,20 @@ def catalog_links(store: Store, lines: list[OrderLineIn], source: str):
     variants_by_ext = (
         {
             v.external_id: v
-            for v in Variant.objects.filter(store=store, source=source, external_id__in=variant_ids)
+            for v in Variant.objects.filter(
+                store=store, source=source, external_id__in=variant_ids
+            ).select_related("product")
         }
         if variant_ids
         else {}
     )
     variants_by_sku = (
-        {v.sku: v for v in Variant.objects.filter(store=store, sku__in=skus)} if skus else {}
+        {
+            v.sku: v
+            for v in Variant.objects.filter(store=store, sku__in=skus).select_related("product")
+        }
+        if skus
+        else {}
     )
     products_by_ext = (
         {
@@ -252,12 +336,18 @@ def catalog_links(store: Store, lines: list[OrderLineIn], source: str):
     return variants_by_ext, variants_by_sku, products_by_ext
 
 
-def line_values(line: OrderLineIn, currency: str, links) -> dict:
+def line_catalog(line: OrderLineIn, links) -> tuple[Variant | None, Product | None]:
+    """The catalog variant and product a line refers to, if the store has them."""
     variants_by_ext, variants_by_sku, products_by_ext = links
     variant = variants_by_ext.get(line.variant_external_id) or variants_by_sku.get(line.sku)
     product = products_by_ext.get(line.product_external_id) or (
         variant.product if variant else None
     )
+    return variant, product
+
+
+def line_values(line: OrderLineIn, currency: str, links) -> dict:
+    variant, product = line_catalog(line, links)
     unit_price = quantize(line.unit_price, currency)
     discount = quantize(line.discount, currency)
     return {
