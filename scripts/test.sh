@@ -23,11 +23,32 @@ run_pytest() {
   [ $rc -eq 0 ] || status=1
 }
 
+# The shopper-page tests drive a headless Chromium (Debian's `chromium` package); install it when we
+# can, else they skip (and fail under CI=true, see tests/browser.py).
+ensure_chromium() {
+  step "browser for the page tests"
+  if [ -x /usr/bin/chromium ]; then
+    echo "found /usr/bin/chromium"
+  elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "/usr/bin/chromium is missing; installing it: apt-get update -qq && apt-get install -y -qq chromium"
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; then
+      echo "installed $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
+    else
+      echo "installing chromium failed: browser tests will be skipped (they fail with CI=true)" >&2
+    fi
+  else
+    echo "/usr/bin/chromium is missing and cannot be installed here (needs root and apt-get):" \
+      "browser tests will be skipped (they fail with CI=true)"
+  fi
+}
+
 step "ruff"
 .venv/bin/ruff check src tests bench || status=1
 .venv/bin/ruff format --check src tests bench || status=1
 step "import layers"
 .venv/bin/lint-imports --no-cache || status=1
+
+ensure_chromium
 
 ( unset DATABASE_URL; run_pytest SQLite "$@"; exit $status ) || status=1
 
