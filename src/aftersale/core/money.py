@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.core import Locale
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -39,6 +40,11 @@ def quantize(amount: Decimal | int | str, currency: str) -> Decimal:
     return value.quantize(exponent, rounding=ROUND_HALF_EVEN)
 
 
-def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:
-    babel_locale = Locale.parse(locale.replace("-", "_"))
+@lru_cache(maxsize=64)
+def _locale(tag: str) -> Locale:
+    return Locale.parse(tag.replace("-", "_"))
+
+
+def format_money(amount: Decimal, currency: str, locale: str | Locale = "en") -> str:
+    babel_locale = locale if isinstance(locale, Locale) else _locale(locale)
     return format_currency(quantize(amount, currency), currency, locale=babel_locale)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from decimal import Decimal
+from functools import lru_cache
 
+from babel.core import Locale
 from babel.dates import format_date, format_datetime
 from django.conf import settings
 
@@ -19,6 +21,7 @@ from aftersale.orders.models import Order
 from aftersale.tracking.models import Shipment
 
 
+@lru_cache(maxsize=256)
 def _zone(name: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(name)
@@ -26,10 +29,15 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=64)
+def _babel(tag: str) -> Locale:
+    return Locale.parse(tag)
+
+
 class Formatter:
     def __init__(self, locale: str, time_zone: str):
         self.locale = locale
-        self.babel = babel_locale(locale)
+        self.babel = _babel(babel_locale(locale))
         self.zone = _zone(time_zone)
 
     def money(self, amount: Decimal, currency: str) -> str:

@@ -79,6 +79,31 @@ def quiet_hours_for(
     return QuietHours(settings.quiet_hours_start, settings.quiet_hours_end)
 
 
+class PolicyLookups:
+    """Suppressions and preferences for a whole batch of messages, read in two queries."""
+
+    def __init__(self, messages: list[Message]):
+        addresses = {m.recipient for m in messages if m.recipient}
+        store_ids = {m.store_id for m in messages}
+        self.suppressed = {
+            (store_id, channel, address): reason
+            for store_id, channel, address, reason in Suppression.objects.filter(
+                store_id__in=store_ids, address__in=addresses
+            ).values_list("store_id", "channel", "address", "reason")
+        }
+        customer_ids = {m.customer_id for m in messages if m.customer_id}
+        self.preferences = {
+            pref.customer_id: pref
+            for pref in ContactPreference.objects.filter(customer_id__in=customer_ids)
+        }
+
+    def suppression(self, store: Store, channel: str, address: str) -> str | None:
+        return self.suppressed.get((store.pk, channel, address))
+
+    def preference(self, customer: Customer) -> ContactPreference | None:
+        return self.preferences.get(customer.pk)
+
+
 def refusal(
     *,
     store: Store,
@@ -86,15 +111,19 @@ def refusal(
     channel: str,
     recipient: str,
     customer: Customer | None,
+    lookups: PolicyLookups | None = None,
 ) -> str | None:
     """Why this message must not go out, or None when it may."""
     if not recipient:
         return f"no {'email address' if channel == 'email' else 'phone number'} to send to"
-    suppressed = (
-        Suppression.objects.filter(store=store, channel=channel, address=recipient)
-        .values_list("reason", flat=True)
-        .first()
-    )
+    if lookups is not None:
+        suppressed = lookups.suppression(store, channel, recipient)
+    else:
+        suppressed = (
+            Suppression.objects.filter(store=store, channel=channel, address=recipient)
+            .values_list("reason", flat=True)
+            .first()
+        )
     if suppressed:
         return f"address suppressed ({Suppression.Reason(suppressed).label.lower()})"
     if category == Category.TRANSACTIONAL:
@@ -102,7 +131,10 @@ def refusal(
     if category in CONSENT_CATEGORIES and (customer is None or not customer.accepts_marketing):
         return "no marketing consent"
     if customer is not None:
-        pref = ContactPreference.objects.filter(customer=customer).first()
+        if lookups is not None:
+            pref = lookups.preference(customer)
+        else:
+            pref = ContactPreference.objects.filter(customer=customer).first()
         if pref is not None and not pref.allows(category, channel):
             return f"opted out of {Category(category).label.lower()} by {channel}"
     return None

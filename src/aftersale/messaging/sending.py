@@ -39,6 +39,7 @@ from aftersale.messaging.models import (
     MessagingSettings,
 )
 from aftersale.messaging.policy import (
+    PolicyLookups,
     kind_policy,
     next_free_slot,
     quiet_hours_for,
@@ -53,6 +54,16 @@ from aftersale.messaging.smtp import on_handoff
 logger = logging.getLogger("aftersale.messaging")
 
 RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 10800, 21600)]
+SENT_FLUSH_EVERY = 50
+SENT_FIELDS = [
+    "status",
+    "sent_at",
+    "lease_until",
+    "provider_message_id",
+    "subject",
+    "template_version",
+    "status_reason",
+]
 WORKER_ID = f"{socket.gethostname()[:20]}-{os.getpid()}-{get_random_string(6)}"
 
 
@@ -72,6 +83,20 @@ class Bounce(Exception):
     def __init__(self, message: str, *, hard: bool):
         super().__init__(message)
         self.hard = hard
+
+
+def _db_time(value: dt.datetime):
+    return db_connection.ops.adapt_datetimefield_value(value)
+
+
+def _mark_handed_off(message_id: int) -> None:
+    """Autocommit, before the provider can take the message (see smtp.py)."""
+    table = Message._meta.db_table
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET handed_off_at = %s WHERE id = %s",  # noqa: S608
+            [_db_time(clock.now()), message_id],
+        )
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -144,13 +169,68 @@ class _Batch:
         self.now = now
         self.settings: dict[int, MessagingSettings] = {}
         self.templates: dict[tuple[int, str, str, str], object] = {}
+        self.policies: dict[tuple[int, str], object] = {}
         self.email = None
         self.sms = None
+        self.lookups: PolicyLookups | None = None
+        self.sent: list[Message] = []
+
+    def record_sent(self, message: Message) -> None:
+        self.sent.append(message)
+        if len(self.sent) >= SENT_FLUSH_EVERY:
+            self.flush_sent()
+
+    def flush_sent(self) -> None:
+        """Write "sent" for the messages the provider accepted. Until then they are handed off,
+        which a recovering sender also counts as sent, so a crash in between loses nothing."""
+        if not self.sent:
+            return
+        sent, self.sent = self.sent, []
+        table = Message._meta.db_table
+        # One prepared statement for the whole lot: bulk_update's CASE expressions cost more
+        # than the send itself.
+        sql = (
+            f"UPDATE {table} SET status = %s, sent_at = %s, lease_until = NULL, "  # noqa: S608
+            "provider_message_id = %s, subject = %s, template_version = %s, "
+            "status_reason = '', updated_at = %s WHERE id = %s"
+        )
+        now = clock.now()
+        with transaction.atomic(), db_connection.cursor() as cursor:
+            cursor.executemany(
+                sql,
+                [
+                    (
+                        m.status,
+                        _db_time(m.sent_at),
+                        m.provider_message_id,
+                        m.subject,
+                        m.template_version,
+                        _db_time(now),
+                        m.pk,
+                    )
+                    for m in sent
+                ],
+            )
+            MessageLog.objects.bulk_create(
+                MessageLog(
+                    message=m,
+                    status="sent",
+                    detail=f"provider id {m.provider_message_id}",
+                    at=m.sent_at,
+                )
+                for m in sent
+            )
 
     def settings_of(self, store) -> MessagingSettings:
         if store.pk not in self.settings:
             self.settings[store.pk] = settings_for(store)
         return self.settings[store.pk]
+
+    def policy_of(self, store, kind: str):
+        key = (store.pk, kind)
+        if key not in self.policies:
+            self.policies[key] = kind_policy(store, kind)
+        return self.policies[key]
 
     def email_connection(self):
         if self.email is None:
@@ -185,6 +265,7 @@ def send_due_messages(*, limit: int = 200, worker_id: str | None = None) -> int:
     )
     _prefetch_lines(messages)
     batch = _Batch(now)
+    batch.lookups = PolicyLookups(messages)
     done = 0
     try:
         for index, message in enumerate(messages):
@@ -195,6 +276,7 @@ def send_due_messages(*, limit: int = 200, worker_id: str | None = None) -> int:
                 _release(messages[index + 1 :], str(exc), batch.now)
                 break
     finally:
+        batch.flush_sent()
         batch.drop_email_connection()
     return done
 
@@ -218,6 +300,7 @@ def _process(message: Message, batch: _Batch) -> int:
         channel=message.channel,
         recipient=message.recipient,
         customer=message.customer,
+        lookups=batch.lookups,
     )
     if reason:
         _finish(message, Message.Status.SUPPRESSED, reason, now)
@@ -225,7 +308,7 @@ def _process(message: Message, batch: _Batch) -> int:
     if message.expires_at and now > message.expires_at:
         _finish(message, Message.Status.EXPIRED, "not sent before it expired", now)
         return 1
-    quiet = quiet_hours_for(settings_row, spec, kind_policy(store, message.kind))
+    quiet = quiet_hours_for(settings_row, spec, batch.policy_of(store, message.kind))
     if quiet is not None:
         allowed = quiet.next_allowed(now, message.time_zone)
         if allowed > now:
@@ -262,20 +345,14 @@ def _process(message: Message, batch: _Batch) -> int:
     except Transient as exc:
         _retry(message, str(exc), now)
         return 0
-    sent_at = clock.now()
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            status=Message.Status.SENT,
-            sent_at=sent_at,
-            lease_until=None,
-            provider_message_id=provider_id[:200],
-            subject=subject[:300],
-            template_version=version,
-            status_reason="",
-        )
-        MessageLog.objects.create(
-            message=message, status="sent", detail=f"provider id {provider_id}", at=sent_at
-        )
+    message.status = Message.Status.SENT
+    message.sent_at = clock.now()
+    message.lease_until = None
+    message.provider_message_id = provider_id[:200]
+    message.subject = subject[:300]
+    message.template_version = version
+    message.status_reason = ""
+    batch.record_sent(message)
     return 1
 
 
@@ -391,13 +468,19 @@ def _alert_template(message: Message, exc: TemplateError) -> None:
 # -- channels -------------------------------------------------------------------------------
 
 
-def message_context(message: Message, *, marketing: bool) -> dict:
+def message_context(
+    message: Message,
+    *,
+    marketing: bool,
+    settings_row: MessagingSettings | None = None,
+    unsubscribe_url: str = "",
+) -> dict:
     store = message.store
     links = {
         "preferences_url": tokens.preferences_url(message.customer.public_id)
         if message.customer
         else "",
-        "unsubscribe_url": tokens.unsubscribe_url(message.public_id),
+        "unsubscribe_url": unsubscribe_url or tokens.unsubscribe_url(message.public_id),
         "shop_url": store.website_url or settings.PUBLIC_BASE_URL,
     }
     if message.order is not None:
@@ -420,7 +503,7 @@ def message_context(message: Message, *, marketing: bool) -> dict:
         shipment=message.shipment,
         links=links,
         extra=extra,
-        footer_note=settings_for(store).footer_note,
+        footer_note=(settings_row or settings_for(store)).footer_note,
     )
 
 
@@ -442,10 +525,15 @@ def build_email(message: Message, batch: _Batch | None = None):
     )
     if resolved is None:
         raise TemplateError(f"no {message.locale} email template for {message.kind}")
-    context = message_context(message, marketing=message.category != Category.TRANSACTIONAL)
-    rendered = render_email(resolved.parts, context)
     settings_row = batch.settings_of(store) if batch else settings_for(store)
     unsubscribe = tokens.unsubscribe_url(message.public_id)
+    context = message_context(
+        message,
+        marketing=message.category != Category.TRANSACTIONAL,
+        settings_row=settings_row,
+        unsubscribe_url=unsubscribe,
+    )
+    rendered = render_email(resolved.parts, context)
     headers = {
         "Message-ID": f"<{message.public_id}@{settings.AFTERSALE_MESSAGE_ID_DOMAIN}>",
         "List-Unsubscribe": f"<{unsubscribe}>",
@@ -473,7 +561,7 @@ def _send_email(message: Message, batch: _Batch) -> tuple[str, str, int | None]:
     conn = batch.email_connection()
 
     def hand_off():
-        Message.objects.filter(pk=message.pk).update(handed_off_at=clock.now())
+        _mark_handed_off(message.pk)
 
     late = getattr(conn, "hands_off_late", False)
     if not late:
@@ -538,11 +626,15 @@ def _send_sms(message: Message, batch: _Batch) -> tuple[str, str, int | None]:
     )
     if resolved is None:
         raise TemplateError(f"no {message.locale} SMS template for {message.kind}")
-    context = message_context(message, marketing=message.category != Category.TRANSACTIONAL)
+    context = message_context(
+        message,
+        marketing=message.category != Category.TRANSACTIONAL,
+        settings_row=batch.settings_of(message.store),
+    )
     body = render_sms(resolved.parts.text_body, context)
     if batch.sms is None:
         batch.sms = get_sms_backend()
-    Message.objects.filter(pk=message.pk).update(handed_off_at=clock.now())
+    _mark_handed_off(message.pk)
     try:
         provider_id = batch.sms.send(
             to=message.recipient, body=body, sender=batch.settings_of(message.store).sms_sender
