@@ -190,6 +190,11 @@ def cmd_demo(args) -> int:
     var.mkdir(parents=True, exist_ok=True)
     state = _demo_secrets(var)
     os.environ.setdefault("SECRET_KEY", state["secret_key"])
+    # The demo has no mail server: emails and SMS go to files you can open.
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+    os.environ.setdefault("EMAIL_FILE_PATH", str(var / "mail"))
+    os.environ.setdefault("AFTERSALE_SMS_BACKEND", "aftersale.messaging.sms.FileSmsBackend")
+    os.environ.setdefault("AFTERSALE_SMS_FILE", str(var / "sms.jsonl"))
     _setup_django()
     from django.core.management import call_command
 
@@ -216,6 +221,9 @@ def cmd_demo(args) -> int:
     print(f"  try it          curl -H '{auth}' {base}/api/v1/orders?limit=5")
     for line in access.get("highlights", []):
         print(f"  {line}")
+    print(
+        f"  emails sent     {var / 'mail'}/ (one .log file per batch; SMS in {var / 'sms.jsonl'})"
+    )
     print("  Ctrl-C stops the server and the worker.")
     print()
     sys.stdout.flush()

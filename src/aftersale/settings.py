@@ -169,6 +169,8 @@ AFTERSALE_WEBHOOK_ALLOW_PRIVATE = env_bool("AFTERSALE_WEBHOOK_ALLOW_PRIVATE", DE
 # django-anymail backend works, e.g. anymail.backends.postmark.EmailBackend with ANYMAIL settings.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "aftersale.messaging.smtp.EmailBackend")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+# For django.core.mail.backends.filebased.EmailBackend (the demo writes its emails there).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

@@ -117,3 +117,23 @@ def test_back_office_pages_and_store_scoping(seeded):
     response = support.get(f"/admin/orders/order/{foreign.pk}/change/")
     assert response.status_code in {302, 404}
     assert support.get(f"/admin/orders/order/{order.pk}/change/").status_code == 200
+
+
+def test_seed_gives_the_demo_store_a_message_history(seeded):
+    from aftersale.messaging.models import LinkClick, Message, MessageTemplate, Suppression
+
+    demo = Store.objects.get(slug=DEMO_STORE_SLUG)
+    messages = Message.objects.filter(store=demo)
+    statuses = set(messages.values_list("status", flat=True))
+
+    assert {"sent", "suppressed", "bounced", "queued"} <= statuses
+    assert messages.filter(kind="order_confirmation", status="sent").exists()
+    assert messages.filter(status="suppressed", status_reason="no marketing consent").exists()
+    assert messages.filter(status="queued", due_at__gt=demo.created_at).exists()
+    assert not messages.filter(status="sent", subject="").exists()
+    assert Suppression.objects.filter(store=demo, reason="hard_bounce").count() == 1
+    assert LinkClick.objects.filter(store=demo).exists()
+    assert MessageTemplate.objects.filter(store=demo, locale="de").count() >= 11
+    # Every message has its log, and nothing leaks into the other store.
+    assert not messages.filter(log__isnull=True).exists()
+    assert not Message.objects.filter(store__slug=SECOND_STORE_SLUG, customer__store=demo).exists()

@@ -27,6 +27,7 @@ from aftersale.core.money import quantize
 from aftersale.core.services import api_key_create, store_create
 from aftersale.customers.models import Address, Customer
 from aftersale.demo import catalog_data as words
+from aftersale.demo.messages import seed_message_history
 from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
 from aftersale.orders.schemas import OrderIn
 from aftersale.orders.services import order_upsert
@@ -136,12 +137,17 @@ class SeedInfo:
     seconds: float = 0.0
     created: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    messages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = []
         for slug, counts in self.created.items():
             parts = ", ".join(f"{n:,} {name}" for name, n in counts.items())
             lines.append(f"  {slug}: {parts}")
+            sent = self.messages.get(slug, {})
+            if sent:
+                parts = ", ".join(f"{n:,} {status}" for status, n in sorted(sent.items()))
+                lines.append(f"    messages: {parts}")
         for slug in self.skipped:
             lines.append(f"  {slug}: already there, left as it is")
         lines.append(f"  generated in {self.seconds:.1f}s")
@@ -223,7 +229,10 @@ def seed_demo(
         rng = random.Random(f"{seed}:{spec.slug}")
         with transaction.atomic():
             info.created[spec.slug] = _StoreBuilder(spec, rng, now, progress).build()
-        _live_changes(Store.objects.get(slug=spec.slug), rng, now)
+        store = Store.objects.get(slug=spec.slug)
+        _live_changes(store, rng, now)
+        with transaction.atomic():
+            info.messages[spec.slug] = seed_message_history(store, rng, now)
     info.seconds = time.perf_counter() - started
     return info
 
@@ -827,7 +836,16 @@ def demo_setup_access(
 def _grant_staff_permissions(user) -> None:
     from django.contrib.auth.models import Permission
 
-    labels = ["customers", "catalog", "orders", "tracking", "integrations", "webhooks", "core"]
+    labels = [
+        "customers",
+        "catalog",
+        "orders",
+        "tracking",
+        "messaging",
+        "integrations",
+        "webhooks",
+        "core",
+    ]
     perms = Permission.objects.filter(
         content_type__app_label__in=labels, codename__startswith="view_"
     )
@@ -860,6 +878,9 @@ def _highlights(store: Store, base_url: str) -> list[str]:
             f" ({loyal['n']} orders)"
         )
     lines.append(f"event history   {base}/core/outboxevent/")
+    lines.append(f"messages sent   {base}/messaging/message/?store__id__exact={store.pk}")
+    lines.append(f"bounced/opt-out {base}/messaging/message/?status__exact=suppressed")
+    lines.append(f"email templates {base}/messaging/messagetemplate/ (edit with a live preview)")
     lines.append(
         f"second store    {base}/orders/order/?store__id__exact="
         f"{Store.objects.get(slug=SECOND_STORE_SLUG).pk} (BRL)"

@@ -1,0 +1,279 @@
+"""The demo's message history: what the store's shoppers were sent over the last three months.
+
+Written directly with historical times (like the orders), with the decisions the sender would
+have made — suppressed without consent, a bounced address, an opt-out, a few clicks — plus
+review and feedback requests still due, which the running demo worker sends when their time comes.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.db.models import F
+
+from aftersale.core.models import Store
+from aftersale.customers.models import Customer
+from aftersale.messaging.kinds import get_kind
+from aftersale.messaging.locales import normalize_locale
+from aftersale.messaging.message_templates import ensure_store_templates, resolve_template
+from aftersale.messaging.models import (
+    ContactPreference,
+    KindPolicy,
+    LinkClick,
+    Message,
+    MessageLog,
+    MessagingSettings,
+    Suppression,
+)
+from aftersale.messaging.rendering import TemplateError, render_part
+from aftersale.messaging.sending import message_context
+from aftersale.orders.models import Order
+from aftersale.tracking.models import Shipment
+
+HISTORY_DAYS = 90
+
+
+def seed_message_history(store: Store, rng: random.Random, now: datetime) -> dict[str, int]:
+    MessagingSettings.objects.get_or_create(
+        store=store,
+        defaults={
+            "sender_name": store.name,
+            "sender_email": f"hello@{store.slug}.example",
+            "reply_to": store.support_email,
+            "sms_sender": "+4915100000000" if store.currency == "EUR" else "+5511900000000",
+            "fatigue_limit": 3,
+            "fatigue_window_days": 7,
+        },
+    )
+    KindPolicy.objects.get_or_create(
+        store=store, kind="order_confirmation", defaults={"ignore_quiet_hours": True}
+    )
+    ensure_store_templates(store)
+    builder = _History(store, rng, now)
+    builder.build()
+    return builder.counts
+
+
+class _History:
+    def __init__(self, store: Store, rng: random.Random, now: datetime):
+        self.store, self.rng, self.now = store, rng, now
+        self.messages: list[Message] = []
+        self.logs: list[tuple[int, str, str, datetime]] = []
+        self.subjects: dict[tuple[str, str], str] = {}
+        self.counts: dict[str, int] = {}
+        self.budget: dict[int, list[datetime]] = {}
+
+    def build(self) -> None:
+        since = self.now - timedelta(days=HISTORY_DAYS)
+        orders = list(
+            Order.objects.filter(store=self.store, placed_at__gte=since)
+            .exclude(external_id__startswith="live")
+            .select_related("customer")
+            .order_by("placed_at")
+        )
+        shipments: dict[int, list[Shipment]] = {}
+        for shipment in Shipment.objects.filter(store=self.store, order__in=orders):
+            shipments.setdefault(shipment.order_id, []).append(shipment)
+        order_counts = _order_numbers(self.store)
+
+        # A few shoppers chose fewer messages, one address bounced.
+        customers = [o.customer for o in orders if o.customer is not None]
+        opted_out = set()
+        for customer in self.rng.sample(customers, min(12, len(customers))):
+            ContactPreference.objects.get_or_create(
+                store=self.store,
+                customer=customer,
+                defaults={
+                    "offers": False,
+                    "feedback": self.rng.random() < 0.5,
+                    "updated_via": "preferences page",
+                },
+            )
+            opted_out.add(customer.pk)
+        bounced = customers[len(customers) // 3] if customers else None
+
+        for order in orders:
+            customer = order.customer
+            address = order.email or (customer.email if customer else "")
+            self._add(
+                order,
+                None,
+                "order_confirmation",
+                order.placed_at + timedelta(minutes=1),
+                address,
+                bounce=customer is not None and customer == bounced,
+            )
+            if customer is not None and customer == bounced:
+                continue
+            for shipment in shipments.get(order.pk, []):
+                if shipment.shipped_at:
+                    self._add(
+                        order, shipment, "shipping_confirmation", shipment.shipped_at, address
+                    )
+                if shipment.delivered_at:
+                    self._add(order, shipment, "delivered", shipment.delivered_at, address)
+                    feedback = shipment.delivered_at + timedelta(days=3)
+                    self._add(
+                        order,
+                        None,
+                        "feedback_request",
+                        feedback,
+                        address,
+                        opted_out=customer is not None and customer.pk in opted_out,
+                    )
+                    self._add(
+                        order,
+                        None,
+                        "review_request",
+                        shipment.delivered_at + timedelta(days=7),
+                        address,
+                    )
+            if customer is not None and order_counts.get(order.pk) == 2:
+                self._add(
+                    order,
+                    None,
+                    "exclusive_offer",
+                    order.placed_at + timedelta(hours=2),
+                    address,
+                    context={
+                        "discount": {"code": f"THANKS-{order.number}", "description": "10% off"}
+                    },
+                )
+        if bounced is not None and bounced.email:
+            Suppression.objects.get_or_create(
+                store=self.store,
+                channel="email",
+                address=bounced.email,
+                defaults={"reason": "hard_bounce", "detail": "550 5.1.1 mailbox unavailable"},
+            )
+        self._write()
+
+    def _subject(self, message: Message) -> str:
+        key = (message.kind, message.locale)
+        if key not in self.subjects:
+            resolved = resolve_template(
+                store=self.store, kind=message.kind, channel="email", locale=message.locale
+            )
+            try:
+                context = message_context(message, marketing=message.category != "transactional")
+                self.subjects[key] = render_part(
+                    resolved.parts.subject, context, part="subject", autoescape=False
+                )
+            except TemplateError:
+                self.subjects[key] = ""
+        return self.subjects[key]
+
+    def _add(
+        self, order, shipment, kind, when, address, *, bounce=False, opted_out=False, context=None
+    ):
+        spec = get_kind(kind)
+        customer = order.customer
+        subject_ref = shipment.public_id if shipment else order.public_id
+        message = Message(
+            store=self.store,
+            customer=customer,
+            order=order,
+            shipment=shipment,
+            kind=kind,
+            category=spec.category,
+            channel="email",
+            recipient=address,
+            locale=normalize_locale(customer.locale if customer else "", self.store.default_locale),
+            time_zone=(customer.time_zone if customer else "") or self.store.time_zone,
+            idempotency_key=f"{kind}:{subject_ref}:email:{address}",
+            origin="flow:builtin",
+            context=context or {},
+            priority=spec.priority,
+            due_at=when,
+        )
+        reason = ""
+        if not address:
+            reason = "no email address to send to"
+        elif spec.category in ("reminders", "offers") and not (
+            customer and customer.accepts_marketing
+        ):
+            reason = "no marketing consent"
+        elif opted_out:
+            reason = "opted out of feedback and review requests by email"
+        if reason:
+            message.status, message.status_reason = Message.Status.SUPPRESSED, reason
+        elif when > self.now:
+            message.status = Message.Status.QUEUED
+        elif bounce:
+            message.status = Message.Status.BOUNCED
+            message.status_reason = "recipient refused: 550 5.1.1 mailbox unavailable"
+        elif spec.is_marketing and self._over_budget(customer, when):
+            message.status = Message.Status.EXPIRED
+            message.status_reason = (
+                "fatigue budget full (3 per 7 days); the next free time is after it expires"
+            )
+        else:
+            message.status = Message.Status.SENT
+            message.sent_at = when + timedelta(seconds=self.rng.randrange(2, 40))
+            message.handed_off_at = message.sent_at
+            if spec.is_marketing and customer is not None:
+                message.budgeted_at = message.sent_at
+        if message.status == Message.Status.SENT:
+            message.subject = self._subject(message)
+        self.messages.append(message)
+        self.counts[message.status] = self.counts.get(message.status, 0) + 1
+
+    def _over_budget(self, customer: Customer | None, when: datetime) -> bool:
+        if customer is None:
+            return False
+        recent = [t for t in self.budget.get(customer.pk, []) if t > when - timedelta(days=7)]
+        if len(recent) >= 3:
+            return True
+        self.budget.setdefault(customer.pk, []).append(when)
+        return False
+
+    def _write(self) -> None:
+        existing = set(
+            Message.objects.filter(store=self.store).values_list("idempotency_key", flat=True)
+        )
+        fresh = [m for m in self.messages if m.idempotency_key not in existing]
+        Message.objects.bulk_create(fresh, batch_size=500)
+        saved = {
+            key: (pk, status, due, sent)
+            for key, pk, status, due, sent in Message.objects.filter(store=self.store).values_list(
+                "idempotency_key", "pk", "status", "due_at", "sent_at"
+            )
+        }
+        Message.objects.filter(store=self.store).update(created_at=F("due_at"))
+        logs, clicks = [], []
+        for message in fresh:
+            pk, status, due, sent = saved[message.idempotency_key]
+            logs.append(MessageLog(message_id=pk, status="queued", at=due))
+            if status in ("queued",):
+                continue
+            at = sent or due
+            logs.append(
+                MessageLog(message_id=pk, status=status, detail=message.status_reason, at=at)
+            )
+            if status == "sent" and self.rng.random() < 0.22:
+                clicks.append(
+                    LinkClick(
+                        store=self.store,
+                        message_id=pk,
+                        url=self.store.website_url or "https://example.com",
+                        clicked_at=at + timedelta(minutes=self.rng.randrange(3, 600)),
+                    )
+                )
+        MessageLog.objects.bulk_create(logs, batch_size=1000)
+        LinkClick.objects.bulk_create(clicks, batch_size=1000)
+        self.counts["clicks"] = len(clicks)
+
+
+def _order_numbers(store: Store) -> dict[int, int]:
+    """Each order's position among its customer's orders (1 = first order)."""
+    positions: dict[int, int] = {}
+    seen: dict[int, int] = {}
+    for pk, customer_id in (
+        Order.objects.filter(store=store, customer__isnull=False)
+        .order_by("placed_at", "id")
+        .values_list("pk", "customer_id")
+    ):
+        seen[customer_id] = seen.get(customer_id, 0) + 1
+        positions[pk] = seen[customer_id]
+    return positions
