@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "aftersale.orders",
     "aftersale.tracking",
     "aftersale.messaging",
+    "aftersale.journeys",
     "aftersale.webhooks",
     "aftersale.integrations",
     "aftersale.importers",
@@ -188,6 +189,9 @@ ANYMAIL = {
 AFTERSALE_MESSAGE_LEASE_SECONDS = env_int("AFTERSALE_MESSAGE_LEASE_SECONDS", 120)
 AFTERSALE_MESSAGE_MAX_ATTEMPTS = env_int("AFTERSALE_MESSAGE_MAX_ATTEMPTS", 8)
 AFTERSALE_MESSAGE_ID_DOMAIN = env_str("AFTERSALE_MESSAGE_ID_DOMAIN", "aftersale.invalid")
+# Flows: built-in post-purchase flows are created for each store on first use.
+AFTERSALE_JOURNEYS_BUILTIN_FLOWS = env_bool("AFTERSALE_JOURNEYS_BUILTIN_FLOWS", True)
+AFTERSALE_JOURNEY_LEASE_SECONDS = env_int("AFTERSALE_JOURNEY_LEASE_SECONDS", 120)
 # SMS: console, file (var/sms.jsonl) or Twilio.
 AFTERSALE_SMS_BACKEND = env_str(
     "AFTERSALE_SMS_BACKEND", "aftersale.messaging.sms.ConsoleSmsBackend"

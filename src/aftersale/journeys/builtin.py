@@ -1,0 +1,203 @@
+"""The flows every store starts with. They are ordinary flows (the merchant may edit or switch
+them off); ensure_builtin_flows only adds the ones a store does not have yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from aftersale.core.models import Store
+from aftersale.core.services import Conflict
+from aftersale.journeys.models import Flow
+from aftersale.journeys.services import flow_create
+
+MARKETING_EXITS = [
+    {"event": "order.cancelled"},
+    {"event": "refund.created"},
+    {"unsubscribed": True},
+]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    key: str
+    name: str
+    description: str
+    definition: dict
+
+
+BUILTIN_FLOWS = [
+    Builtin(
+        "order-confirmation",
+        "Order confirmation",
+        "Confirms every new order by email.",
+        {
+            "trigger": {"event": "order.created"},
+            "steps": [{"id": "confirm", "type": "send", "kind": "order_confirmation"}],
+        },
+    ),
+    Builtin(
+        "shipping-confirmation",
+        "Shipping confirmation",
+        "Tells the shopper when a parcel ships, with its tracking link.",
+        {
+            "trigger": {"event": "shipment.created"},
+            "steps": [{"id": "shipped", "type": "send", "kind": "shipping_confirmation"}],
+            "exit": [{"event": "order.cancelled"}],
+        },
+    ),
+    Builtin(
+        "delivered-thank-you",
+        "Delivered, then thank you",
+        "A delivery note when the parcel arrives and a thank-you a day later.",
+        {
+            "trigger": {"event": "shipment.delivered", "once_per": "order"},
+            "steps": [
+                {"id": "delivered", "type": "send", "kind": "delivered"},
+                {"id": "wait-1d", "type": "wait", "duration": "1d"},
+                {"id": "thank-you", "type": "send", "kind": "thank_you"},
+            ],
+            "exit": MARKETING_EXITS,
+        },
+    ),
+    Builtin(
+        "feedback-request",
+        "Feedback request",
+        "Asks how the order went three days after delivery.",
+        {
+            "trigger": {"event": "shipment.delivered", "once_per": "order"},
+            "steps": [
+                {"id": "wait-3d", "type": "wait", "duration": "3d"},
+                {"id": "morning", "type": "wait", "until_time": "10:00"},
+                {"id": "ask", "type": "send", "kind": "feedback_request"},
+            ],
+            "exit": MARKETING_EXITS,
+        },
+    ),
+    Builtin(
+        "review-request",
+        "Review request",
+        "Asks for a product review a week after delivery, unless a return is open.",
+        {
+            "trigger": {"event": "shipment.delivered", "once_per": "order"},
+            "steps": [
+                {"id": "wait-7d", "type": "wait", "duration": "7d"},
+                {
+                    "id": "open-return",
+                    "type": "condition",
+                    "if": {"field": "customer.has_open_return", "op": "is_true"},
+                    "then": "end",
+                    "else": "morning",
+                },
+                {"id": "morning", "type": "wait", "until_time": "10:00"},
+                {"id": "ask", "type": "send", "kind": "review_request"},
+            ],
+            "exit": MARKETING_EXITS,
+        },
+    ),
+    Builtin(
+        "win-back",
+        "Win-back",
+        "Reaches out 90 days after an order when the shopper has not ordered again.",
+        {
+            "trigger": {"event": "order.created", "once_per": "order"},
+            "steps": [
+                {"id": "wait-90d", "type": "wait", "duration": "90d"},
+                {
+                    "id": "ordered-again",
+                    "type": "condition",
+                    "if": {"field": "customer.ordered_again", "op": "is_true"},
+                    "then": "end",
+                    "else": "morning",
+                },
+                {"id": "morning", "type": "wait", "until_time": "10:00"},
+                {"id": "win-back", "type": "send", "kind": "win_back"},
+            ],
+            "exit": [{"event": "order.created", "new_order": True}, {"unsubscribed": True}],
+        },
+    ),
+    Builtin(
+        "exclusive-offer",
+        "Exclusive offer after a second order",
+        "Thanks a returning shopper with a personal discount code.",
+        {
+            "trigger": {
+                "event": "order.created",
+                "filters": [{"field": "customer.order_count", "op": "eq", "value": 2}],
+            },
+            "steps": [
+                {
+                    "id": "code",
+                    "type": "issue_discount",
+                    "generate": {"prefix": "THANKS", "percent_off": 10, "expires_in": "30d"},
+                },
+                {"id": "offer", "type": "send", "kind": "exclusive_offer"},
+            ],
+            "exit": MARKETING_EXITS,
+        },
+    ),
+    Builtin(
+        "birthday",
+        "Birthday",
+        "A birthday note on the morning of the shopper's birthday.",
+        {
+            "trigger": {"event": "customer.birthday", "max_age": "2d"},
+            "steps": [
+                {"id": "morning", "type": "wait", "until_time": "10:00"},
+                {"id": "greet", "type": "send", "kind": "birthday"},
+            ],
+            "exit": [{"unsubscribed": True}],
+        },
+    ),
+    Builtin(
+        "anniversary",
+        "First-purchase anniversary",
+        "Remembers the day a shopper first ordered, every year.",
+        {
+            "trigger": {"event": "customer.anniversary", "max_age": "2d"},
+            "steps": [
+                {"id": "morning", "type": "wait", "until_time": "10:00"},
+                {"id": "greet", "type": "send", "kind": "anniversary"},
+            ],
+            "exit": [{"unsubscribed": True}],
+        },
+    ),
+    Builtin(
+        "reorder-reminder",
+        "Reorder reminder",
+        "Reminds a shopper to reorder a product about when they usually run out of it.",
+        {
+            "trigger": {"event": "product.reorder_due", "lead_days": 3, "fallback_days": 30},
+            "steps": [
+                {"id": "morning", "type": "wait", "until_time": "10:00"},
+                {"id": "remind", "type": "send", "kind": "reorder_reminder"},
+            ],
+            "exit": [{"event": "order.created", "new_order": True}, {"unsubscribed": True}],
+        },
+    ),
+]
+
+
+def ensure_builtin_flows(store: Store) -> list[Flow]:
+    """Add the built-in flows this store lacks (active); idempotent. Returns the ones added."""
+    have = set(Flow.objects.filter(store=store).values_list("key", flat=True))
+    added = []
+    for spec in BUILTIN_FLOWS:
+        if spec.key in have:
+            continue
+        try:
+            with transaction.atomic():
+                added.append(
+                    flow_create(
+                        store=store,
+                        key=spec.key,
+                        name=spec.name,
+                        description=spec.description,
+                        definition=spec.definition,
+                        builtin=True,
+                    )
+                )
+        except (IntegrityError, Conflict):
+            continue  # a concurrent caller added it
+    return added

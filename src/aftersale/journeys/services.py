@@ -1,0 +1,628 @@
+"""Writes to journeys: flows and their versions, enrolments, reacting to events, discounts, tags.
+
+The step runner lives in runner.py; the event subscriber (handle_event) is registered in apps.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Q
+
+from aftersale.core import clock
+from aftersale.core.events import emit
+from aftersale.core.models import OutboxEvent, Store
+from aftersale.core.services import Conflict, DomainError
+from aftersale.customers.models import Customer
+from aftersale.customers.services import customer_payload
+from aftersale.journeys.definition import (
+    END,
+    Definition,
+    DiscountStep,
+    WaitStep,
+    parse_definition,
+    parse_duration,
+)
+from aftersale.journeys.fields import Facts, matches
+from aftersale.journeys.models import (
+    DiscountCode,
+    DiscountPool,
+    Enrolment,
+    Flow,
+    FlowVersion,
+    ScheduledStep,
+    StepRun,
+)
+from aftersale.messaging.models import ContactPreference, Suppression
+from aftersale.messaging.policy import zone
+from aftersale.orders.models import Order, Refund
+from aftersale.tracking.models import Shipment, ShipmentStatus
+
+logger = logging.getLogger(__name__)
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+# -- definitions ------------------------------------------------------------------------------
+
+_definitions: dict[str, Definition] = {}
+
+
+def definition_of(version: FlowVersion) -> Definition:
+    """The parsed definition of a version (versions never change, so this caches by content)."""
+    key = json.dumps(version.definition, sort_keys=True)
+    found = _definitions.get(key)
+    if found is None:
+        if len(_definitions) > 512:
+            _definitions.clear()
+        found = _definitions[key] = parse_definition(version.definition)
+    return found
+
+
+def definition_check(*, store: Store, source: str | dict) -> Definition:
+    """Parse and check a definition for this store; raises DefinitionError naming the step."""
+    from aftersale.journeys.definition import DefinitionError
+
+    definition = parse_definition(source)
+    for step in definition.typed_steps:
+        if (
+            isinstance(step, DiscountStep)
+            and step.pool
+            and not DiscountPool.objects.filter(store=store, key=step.pool).exists()
+        ):
+            raise DefinitionError(
+                f"step {step.id}: no discount pool {step.pool!r} in this store", step=step.id
+            )
+    return definition
+
+
+# -- flows ----------------------------------------------------------------------------------
+
+
+def flow_create(
+    *,
+    store: Store,
+    key: str,
+    name: str,
+    definition: str | dict,
+    description: str = "",
+    active: bool = True,
+    builtin: bool = False,
+) -> Flow:
+    parsed = definition_check(store=store, source=definition)
+    if Flow.objects.filter(store=store, key=key).exists():
+        raise Conflict(f"a flow with key {key!r} already exists", field="key")
+    with transaction.atomic():
+        flow = Flow.objects.create(
+            store=store,
+            key=key,
+            name=name,
+            description=description,
+            active=active,
+            builtin=builtin,
+            trigger_event=parsed.trigger.event,
+        )
+        version = FlowVersion.objects.create(flow=flow, number=1, definition=parsed.as_json())
+        flow.current_version = version
+        flow.save(update_fields=["current_version", "updated_at"])
+    return flow
+
+
+def flow_update(
+    *,
+    store: Store,
+    flow: Flow,
+    definition: str | dict | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+) -> Flow:
+    """Change a flow. A new definition becomes a new version; running enrolments keep theirs."""
+    parsed = definition_check(store=store, source=definition) if definition is not None else None
+    with transaction.atomic():
+        flow = Flow.objects.select_for_update().get(pk=flow.pk, store=store)
+        fields = ["updated_at"]
+        if parsed is not None:
+            as_json = parsed.as_json()
+            current = flow.current_version.definition if flow.current_version else None
+            if as_json != current:
+                number = (flow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+                version = FlowVersion.objects.create(flow=flow, number=number, definition=as_json)
+                flow.current_version = version
+                flow.trigger_event = parsed.trigger.event
+                fields += ["current_version", "trigger_event"]
+        for field, value in (("name", name), ("description", description), ("active", active)):
+            if value is not None and getattr(flow, field) != value:
+                setattr(flow, field, value)
+                fields.append(field)
+        flow.save(update_fields=fields)
+    return flow
+
+
+# -- scheduling -----------------------------------------------------------------------------
+
+
+def recipient_zone(enrolment: Enrolment) -> str:
+    customer = enrolment.customer
+    return (customer.time_zone if customer else "") or enrolment.store.time_zone
+
+
+def next_local_time(now: dt.datetime, at: dt.time, time_zone: str) -> dt.datetime:
+    """The next moment (now or later) the recipient's wall clock shows `at`."""
+    tz = zone(time_zone)
+    day = now.astimezone(tz).date()
+    for offset in range(3):
+        candidate = dt.datetime.combine(day + dt.timedelta(days=offset), at, tzinfo=tz)
+        if candidate.astimezone(dt.UTC) >= now:
+            return candidate.astimezone(dt.UTC)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def event_already_happened(event: str, enrolment: Enrolment) -> bool:
+    """Whether an until_event wait would wait for something that is already the case."""
+    order = enrolment.order
+    if event == "shipment.delivered" and order is not None:
+        shipments = Shipment.objects.filter(order=order, delivered_at__isnull=False)
+        if enrolment.shipment_id:
+            shipments = shipments.filter(pk=enrolment.shipment_id)
+        return shipments.exists()
+    if event == "order.cancelled" and order is not None:
+        return Order.objects.filter(pk=order.pk, status=Order.Status.CANCELLED).exists()
+    if event == "refund.created" and order is not None:
+        return Refund.objects.filter(order=order, created_at__gte=enrolment.enrolled_at).exists()
+    if event == "order.created" and enrolment.customer_id:
+        later = Order.objects.filter(
+            store_id=enrolment.store_id,
+            customer_id=enrolment.customer_id,
+            placed_at__gt=enrolment.enrolled_at,
+        )
+        if order is not None:
+            later = later.exclude(pk=order.pk)
+        return later.exists()
+    return False
+
+
+def schedule_step(
+    *, enrolment: Enrolment, definition: Definition, step_id: str, now: dt.datetime
+) -> ScheduledStep | None:
+    """Make `step_id` the enrolment's next step (or complete it at "end")."""
+    if step_id == END:
+        enrolment_finish(enrolment=enrolment, state=Enrolment.State.COMPLETED, reason="", now=now)
+        return None
+    step = definition.step(step_id)
+    due, waiting_for, resumed_by = now, "", ""
+    if isinstance(step, WaitStep):
+        if step.duration:
+            due = now + parse_duration(step.duration)
+        elif step.until_time:
+            due = next_local_time(now, step.at_time, recipient_zone(enrolment))
+        else:
+            waiting_for = step.until_event or ""
+            due = now + parse_duration(step.timeout or "0m")
+            if event_already_happened(waiting_for, enrolment):
+                due, resumed_by = now, f"{waiting_for}: had already happened"
+    row = ScheduledStep.objects.create(
+        enrolment=enrolment,
+        step_id=step_id,
+        due_at=due,
+        waiting_for=waiting_for,
+        resumed_by=resumed_by,
+    )
+    enrolment.current_step = step_id
+    Enrolment.objects.filter(pk=enrolment.pk).update(current_step=step_id)
+    return row
+
+
+def enrolment_finish(*, enrolment: Enrolment, state: str, reason: str, now: dt.datetime) -> bool:
+    changed = Enrolment.objects.filter(pk=enrolment.pk, state=Enrolment.State.ACTIVE).update(
+        state=state, exit_reason=reason[:200], finished_at=now
+    )
+    ScheduledStep.objects.filter(enrolment=enrolment, status=ScheduledStep.Status.PENDING).update(
+        status=ScheduledStep.Status.CANCELLED
+    )
+    if changed:
+        enrolment.state, enrolment.exit_reason, enrolment.finished_at = state, reason[:200], now
+        if state == Enrolment.State.EXITED:
+            StepRun.objects.create(
+                store_id=enrolment.store_id,
+                flow_id=enrolment.flow_id,
+                enrolment=enrolment,
+                step_id=enrolment.current_step,
+                outcome="exited",
+                detail=reason,
+                at=now,
+            )
+    return bool(changed)
+
+
+# -- enrolling ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an event is about, resolved once."""
+
+    order: Order | None = None
+    shipment: Shipment | None = None
+    customer: Customer | None = None
+    # When the thing the event reports happened (placed, shipped, delivered), for max_age.
+    happened_at: dt.datetime | None = None
+
+
+def _subject_ref(event_name: str, once_per: str, subject: Subject) -> str | None:
+    if once_per == "customer":
+        return subject.customer.public_id if subject.customer else None
+    if once_per == "order" or not event_name.startswith("shipment."):
+        if subject.order is not None:
+            return subject.order.public_id
+        return subject.customer.public_id if subject.customer else None
+    return subject.shipment.public_id if subject.shipment else None
+
+
+def enrol(
+    *,
+    store: Store,
+    event_name: str,
+    subject: Subject,
+    now: dt.datetime,
+    subject_ref: str | None = None,
+    context: dict | None = None,
+    only_flow: Flow | None = None,
+) -> list[Enrolment]:
+    """Enrol the subject into every active flow of the store that starts on this event and whose
+    filters hold. A subject enters a flow once, however often the event arrives."""
+    made: list[Enrolment] = []
+    flows = Flow.objects.filter(
+        store=store, active=True, trigger_event=event_name, current_version__isnull=False
+    ).select_related("current_version")
+    if only_flow is not None:
+        flows = flows.filter(pk=only_flow.pk)
+    for flow in flows:
+        version = flow.current_version
+        assert version is not None
+        definition = definition_of(version)
+        trigger = definition.trigger
+        if subject.happened_at and subject.happened_at < now - parse_duration(trigger.max_age):
+            continue
+        ref = subject_ref or _subject_ref(event_name, trigger.once_per, subject)
+        if ref is None:
+            continue
+        facts = Facts(
+            store=store,
+            now=now,
+            order=subject.order,
+            customer=subject.customer,
+            shipment=subject.shipment,
+        )
+        ok, _why = matches(trigger.filters, facts)
+        if not ok or Enrolment.objects.filter(flow=flow, subject_ref=ref).exists():
+            continue
+        try:
+            with transaction.atomic():
+                enrolment = Enrolment.objects.create(
+                    store=store,
+                    flow=flow,
+                    version=version,
+                    customer=subject.customer,
+                    order=subject.order,
+                    shipment=subject.shipment,
+                    subject_ref=ref,
+                    enrolled_at=now,
+                    context=context or {},
+                )
+                schedule_step(
+                    enrolment=enrolment,
+                    definition=definition,
+                    step_id=definition.first_step,
+                    now=now,
+                )
+        except IntegrityError:
+            continue  # enrolled by a concurrent delivery of the same event
+        made.append(enrolment)
+    return made
+
+
+# -- reacting to events ---------------------------------------------------------------------
+
+ORDER_EVENTS = {"order.created", "order.updated", "order.cancelled"}
+SHIPMENT_EVENTS = {"shipment.created", "shipment.updated"}
+
+
+def effective_names(event: OutboxEvent) -> list[str]:
+    """The event's own name plus the ones journeys derives (a delivery)."""
+    names = [event.name]
+    payload = event.payload or {}
+    delivered = payload.get("status") == ShipmentStatus.DELIVERED
+    if delivered and (
+        event.name == "shipment.created"
+        or (event.name == "shipment.updated" and "status" in (payload.get("changed") or []))
+    ):
+        names.append("shipment.delivered")
+    return names
+
+
+def resolve_subject(event: OutboxEvent) -> Subject | None:
+    payload = event.payload or {}
+    store_id = event.store_id
+    if event.name in ORDER_EVENTS or event.name == "refund.created":
+        ref = payload.get("order_id") if event.name == "refund.created" else payload.get("id")
+        order = (
+            Order.objects.select_related("customer", "shipping_address")
+            .filter(store_id=store_id, public_id=ref)
+            .first()
+        )
+        if order is None:
+            return None
+        return Subject(
+            order=order,
+            customer=order.customer,
+            happened_at=order.placed_at if event.name == "order.created" else None,
+        )
+    if event.name in SHIPMENT_EVENTS:
+        shipment = (
+            Shipment.objects.select_related("order__customer", "order__shipping_address")
+            .filter(store_id=store_id, public_id=payload.get("id"))
+            .first()
+        )
+        if shipment is None:
+            return None
+        return Subject(order=shipment.order, shipment=shipment, customer=shipment.order.customer)
+    if event.name.startswith("customer."):
+        customer = Customer.objects.filter(store_id=store_id, public_id=payload.get("id")).first()
+        return Subject(customer=customer) if customer else None
+    return None
+
+
+def _happened_at(name: str, subject: Subject) -> dt.datetime | None:
+    if name == "shipment.delivered" and subject.shipment is not None:
+        return subject.shipment.delivered_at
+    if name == "shipment.created" and subject.shipment is not None:
+        return subject.shipment.shipped_at
+    return subject.happened_at
+
+
+def handle_event(event: OutboxEvent) -> None:
+    """The journeys subscriber: wake waits, end enrolments that exit on it, enrol into flows.
+
+    Runs in the dispatcher's savepoint, so what it writes is written once per event."""
+    names = effective_names(event)
+    subject = resolve_subject(event)
+    if subject is None:
+        return
+    store = event.store
+    if getattr(settings, "AFTERSALE_JOURNEYS_BUILTIN_FLOWS", True):
+        from aftersale.journeys.builtin import ensure_builtin_flows
+
+        if not Flow.objects.filter(store=store, builtin=True).exists():
+            ensure_builtin_flows(store)
+    now = clock.now()
+    for name in names:
+        resume_waits(store=store, event_name=name, subject=subject, ref=event.public_id, now=now)
+        apply_exits(store=store, event_name=name, subject=subject, ref=event.public_id, now=now)
+        enrol(
+            store=store,
+            event_name=name,
+            subject=Subject(
+                order=subject.order,
+                shipment=subject.shipment,
+                customer=subject.customer,
+                happened_at=_happened_at(name, subject),
+            ),
+            now=now,
+        )
+
+
+def _same_subject(subject: Subject) -> Q | None:
+    q = Q()
+    if subject.order is not None:
+        q |= Q(enrolment__order=subject.order)
+    if subject.customer is not None:
+        q |= Q(enrolment__order__isnull=True, enrolment__customer=subject.customer)
+    return q or None
+
+
+def resume_waits(*, store: Store, event_name: str, subject: Subject, ref: str, now) -> int:
+    same = _same_subject(subject)
+    if same is None:
+        return 0
+    return ScheduledStep.objects.filter(
+        same,
+        status=ScheduledStep.Status.PENDING,
+        waiting_for=event_name,
+        due_at__gt=now,
+        enrolment__store=store,
+        enrolment__state=Enrolment.State.ACTIVE,
+    ).update(due_at=now, resumed_by=f"{event_name}: {ref}"[:80])
+
+
+def apply_exits(*, store: Store, event_name: str, subject: Subject, ref: str, now) -> int:
+    """End active enrolments whose flow version exits on this event.
+
+    An exit on an event about an order ends enrolments about that order (or, for enrolments that
+    have no order, those of the same customer); `new_order: true` ends the customer's enrolments
+    when they place an order after enrolling."""
+    who = Q()
+    if subject.order is not None:
+        who |= Q(order=subject.order)
+    if subject.customer is not None:
+        who |= Q(customer=subject.customer)
+    if not who:
+        return 0
+    ended = 0
+    candidates = Enrolment.objects.filter(who, store=store, state=Enrolment.State.ACTIVE)
+    for enrolment in candidates.select_related("version"):
+        for rule in definition_of(enrolment.version).exits_on(event_name):
+            if rule.new_order:
+                order = subject.order
+                if (
+                    order is None
+                    or subject.customer is None
+                    or enrolment.customer_id != subject.customer.pk
+                    or enrolment.order_id == order.pk
+                    or order.placed_at <= enrolment.enrolled_at
+                ):
+                    continue
+            elif enrolment.order_id and subject.order is not None:
+                if enrolment.order_id != subject.order.pk:
+                    continue
+            elif subject.customer is None or enrolment.customer_id != subject.customer.pk:
+                continue
+            reason = f"{event_name}{' (a new order)' if rule.new_order else ''}: {ref}"
+            if enrolment_finish(
+                enrolment=enrolment, state=Enrolment.State.EXITED, reason=reason, now=now
+            ):
+                ended += 1
+            break
+    return ended
+
+
+def customer_unsubscribed(enrolment: Enrolment) -> bool:
+    """Unsubscribed from everything: all optional categories off, email off, or the address
+    suppressed after a one-click unsubscribe."""
+    customer = enrolment.customer
+    email = (customer.email if customer else "") or (
+        enrolment.order.email if enrolment.order else ""
+    )
+    if (
+        email
+        and Suppression.objects.filter(
+            store_id=enrolment.store_id,
+            channel="email",
+            address=email.strip().lower(),
+            reason=Suppression.Reason.UNSUBSCRIBED,
+        ).exists()
+    ):
+        return True
+    if customer is None:
+        return False
+    pref = ContactPreference.objects.filter(customer=customer).first()
+    if pref is None:
+        return False
+    return not pref.email or not (pref.feedback or pref.reminders or pref.offers)
+
+
+# -- actions' writes ------------------------------------------------------------------------
+
+
+def customer_tag_add(*, store: Store, customer: Customer, tag: str) -> bool:
+    """Add a tag to a customer once; returns whether it was new. Emits customer.updated."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk, store=store)
+        tags = list(customer.tags or [])
+        if tag in tags:
+            return False
+        customer.tags = sorted({*tags, tag})
+        customer.save(update_fields=["tags", "updated_at"])
+        emit(
+            store=store,
+            name="customer.updated",
+            aggregate=f"customer:{customer.public_id}",
+            payload={**customer_payload(customer), "changed": ["tags"]},
+        )
+    return True
+
+
+def discount_pool_upload(
+    *,
+    store: Store,
+    key: str,
+    name: str,
+    codes: list[str],
+    description: str = "",
+    expires_on: dt.date | None = None,
+) -> tuple[DiscountPool, int]:
+    """Create or top up a pool with codes made in the shop platform; returns (pool, codes added)."""
+    cleaned = sorted({c.strip() for c in codes if c.strip()})
+    if any(len(c) > 60 for c in cleaned):
+        raise DomainError("a discount code is at most 60 characters", field="codes")
+    with transaction.atomic():
+        pool, _ = DiscountPool.objects.get_or_create(
+            store=store,
+            key=key,
+            defaults={"name": name, "description": description, "expires_on": expires_on},
+        )
+        known = set(
+            DiscountCode.objects.filter(store=store, code__in=cleaned).values_list(
+                "code", flat=True
+            )
+        )
+        DiscountCode.objects.bulk_create(
+            [
+                DiscountCode(
+                    store=store,
+                    pool=pool,
+                    code=code,
+                    description=description,
+                    expires_on=expires_on,
+                )
+                for code in cleaned
+                if code not in known
+            ]
+        )
+    return pool, len([c for c in cleaned if c not in known])
+
+
+def discount_issue(
+    *, enrolment: Enrolment, step: DiscountStep, now: dt.datetime
+) -> DiscountCode | None:
+    """The enrolment's code for this step: issued once (keyed by enrolment and step)."""
+    store = enrolment.store
+    key = f"{enrolment.public_id}:{step.id}"
+    existing = DiscountCode.objects.filter(store=store, issued_key=key).first()
+    if existing is not None:
+        return existing
+    if step.generate is not None:
+        spec = step.generate
+        local_today = now.astimezone(zone(store.time_zone)).date()
+        expires_on = local_today + parse_duration(spec.expires_in) if spec.expires_in else None
+        for _ in range(8):
+            code = f"{spec.prefix}-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+            try:
+                with transaction.atomic():
+                    return DiscountCode.objects.create(
+                        store=store,
+                        code=code,
+                        description=f"{spec.percent_off}% off",
+                        percent_off=spec.percent_off,
+                        expires_on=expires_on,
+                        enrolment=enrolment,
+                        issued_key=key,
+                        issued_at=now,
+                    )
+            except IntegrityError:
+                existing = DiscountCode.objects.filter(store=store, issued_key=key).first()
+                if existing is not None:
+                    return existing
+        raise RuntimeError("could not generate a unique discount code")
+    pool = DiscountPool.objects.filter(store=store, key=step.pool).first()
+    if pool is None:
+        return None
+    free = DiscountCode.objects.filter(pool=pool, issued_at__isnull=True).order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        free = free.select_for_update(skip_locked=True)
+    code = free.first()
+    if code is None:
+        return None
+    DiscountCode.objects.filter(pk=code.pk, issued_at__isnull=True).update(
+        enrolment=enrolment,
+        issued_key=key,
+        issued_at=now,
+        description=code.description or pool.description,
+        expires_on=code.expires_on or pool.expires_on,
+    )
+    code.refresh_from_db()
+    return code
+
+
+def discount_context(code: DiscountCode) -> dict:
+    return {
+        "code": code.code,
+        "description": code.description,
+        "expires_on": code.expires_on.isoformat() if code.expires_on else "",
+    }
