@@ -15,6 +15,8 @@ urlpatterns = [
     path("webhooks/", include("aftersale.integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("aftersale.messaging.urls")),
+    # Email providers' bounce and complaint webhooks (django-anymail), see docs/messaging.md.
+    path("anymail/", include("anymail.urls")),
 ]
 
 admin.site.site_header = "aftersale back office"

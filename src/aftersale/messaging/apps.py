@@ -11,3 +11,9 @@ class MessagingConfig(AppConfig):
         from aftersale.messaging.sending import send_due_messages
 
         register_poller("messaging.send_due", send_due_messages)
+
+        from anymail.signals import tracking
+
+        from aftersale.messaging.provider_events import on_tracking_event
+
+        tracking.connect(on_tracking_event, dispatch_uid="aftersale.messaging.tracking")

@@ -553,6 +553,8 @@ def build_email(message: Message, batch: _Batch | None = None):
         headers=headers,
     )
     email.attach_alternative(track_links(rendered.html, message.public_id), "text/html")
+    # Providers behind django-anymail echo this back in bounce and complaint webhooks.
+    email.metadata = {"aftersale_message": message.public_id}
     return email, rendered, resolved
 
 
