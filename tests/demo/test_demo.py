@@ -137,3 +137,13 @@ def test_seed_gives_the_demo_store_a_message_history(seeded):
     # Every message has its log, and nothing leaks into the other store.
     assert not messages.filter(log__isnull=True).exists()
     assert not Message.objects.filter(store__slug=SECOND_STORE_SLUG, customer__store=demo).exists()
+
+
+def test_demo_stores_start_with_the_built_in_flows(seeded):
+    from aftersale.journeys.models import Flow
+
+    demo = Store.objects.get(slug=DEMO_STORE_SLUG)
+    keys = set(Flow.objects.filter(store=demo, active=True).values_list("key", flat=True))
+
+    assert len(keys) >= 10
+    assert Flow.objects.filter(store__slug=SECOND_STORE_SLUG).count() == len(keys)

@@ -263,3 +263,17 @@ exit: [{event: order.cancelled}]
     assert rows["#1002"].messages[0].at == dt.datetime(2026, 10, 22, 10, 0, tzinfo=UTC)
     assert rows["#1003"].end == "exited: order.cancelled"
     assert report.steps["wait-delivery"] == {"event": 1, "timed_out": 1, "exited": 1}
+
+
+@pytest.mark.django_db
+def test_a_store_with_flows_can_be_deleted(store):
+    from aftersale.core.models import Store
+    from aftersale.journeys.builtin import ensure_builtin_flows
+    from aftersale.journeys.models import Flow, FlowVersion
+
+    ensure_builtin_flows(store)
+    store.delete()
+
+    assert not Store.objects.filter(pk=store.pk).exists()
+    assert not Flow.objects.exists()
+    assert not FlowVersion.objects.exists()

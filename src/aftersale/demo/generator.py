@@ -28,6 +28,7 @@ from aftersale.core.services import api_key_create, store_create
 from aftersale.customers.models import Address, Customer
 from aftersale.demo import catalog_data as words
 from aftersale.demo.messages import seed_message_history
+from aftersale.journeys.builtin import ensure_builtin_flows
 from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
 from aftersale.orders.schemas import OrderIn
 from aftersale.orders.services import order_upsert
@@ -230,6 +231,8 @@ def seed_demo(
         with transaction.atomic():
             info.created[spec.slug] = _StoreBuilder(spec, rng, now, progress).build()
         store = Store.objects.get(slug=spec.slug)
+        # The flows are on before the live changes, so these orders go through them.
+        ensure_builtin_flows(store)
         _live_changes(store, rng, now)
         with transaction.atomic():
             info.messages[spec.slug] = seed_message_history(store, rng, now)
@@ -842,6 +845,7 @@ def _grant_staff_permissions(user) -> None:
         "orders",
         "tracking",
         "messaging",
+        "journeys",
         "integrations",
         "webhooks",
         "core",
@@ -881,6 +885,7 @@ def _highlights(store: Store, base_url: str) -> list[str]:
     lines.append(f"messages sent   {base}/messaging/message/?store__id__exact={store.pk}")
     lines.append(f"bounced/opt-out {base}/messaging/message/?status__exact=suppressed")
     lines.append(f"email templates {base}/messaging/messagetemplate/ (edit with a live preview)")
+    lines.append(f"flows           {base}/journeys/flow/?store__id__exact={store.pk}")
     lines.append(
         f"second store    {base}/orders/order/?store__id__exact="
         f"{Store.objects.get(slug=SECOND_STORE_SLUG).pk} (BRL)"

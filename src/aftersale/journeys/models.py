@@ -32,7 +32,7 @@ class Flow(models.Model):
     active = models.BooleanField(default=True)
     builtin = models.BooleanField(default=False)
     current_version = models.ForeignKey(
-        "FlowVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "FlowVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     # Copied from the current version's definition so the trigger subscriber can filter in SQL.
     trigger_event = models.CharField(max_length=80, blank=True, default="", db_index=True)
