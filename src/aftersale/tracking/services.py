@@ -18,6 +18,7 @@ from aftersale.orders.services import (
     order_line_resolve,
     order_payload,
 )
+from aftersale.tracking.carriers import apply_detection
 from aftersale.tracking.models import Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
 from aftersale.tracking.schemas import ShipmentIn, TrackingEventIn
 
@@ -158,6 +159,11 @@ def _shipment_upsert_locked(store: Store, order: Order, data: ShipmentIn) -> Shi
         if getattr(shipment, field) != value:
             setattr(shipment, field, value)
             changed.append(field)
+    if created or {"tracking_number", "carrier"} & set(changed):
+        shop_sent_url = bool(data.tracking_url) or (
+            not created and bool(shipment.tracking_url) and "tracking_number" not in changed
+        )
+        changed.extend(apply_detection(shipment, shop_sent_url=shop_sent_url))
     if data.status and data.status != shipment.status and _may_move(shipment.status, data.status):
         shipment.status = data.status
         changed.append("status")
