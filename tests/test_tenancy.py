@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.apps import apps
+from django.test import Client
 
 from aftersale.api import api as ninja_api
 
@@ -135,3 +136,26 @@ def test_every_operation_documents_its_errors(client):
                 assert {"400", "403", "413"} <= documented, f"{method} {path}"
             if "{" in path:
                 assert "404" in documented, f"{method} {path}"
+
+
+@pytest.mark.django_db
+def test_admin_store_filter_names_only_the_users_stores(store, other_store, django_user_model):
+    from aftersale.core.models import StoreMember
+    from aftersale.core.services import store_create
+
+    third = store_create(slug="third", name="Third Shop", currency="EUR")
+    user = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    for s in (store, third):
+        StoreMember.objects.create(store=s, user=user)
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(codename="view_order"))
+    client = Client()
+    client.force_login(user)
+
+    page = client.get("/admin/orders/order/").content.decode()
+
+    assert "Third Shop" in page
+    assert other_store.name not in page
+    shown = client.get(f"/admin/orders/order/?store__id__exact={other_store.pk}")
+    assert other_store.name not in shown.content.decode()

@@ -16,6 +16,23 @@ def stores_for_user(user) -> QuerySet[Store]:
     return Store.objects.filter(members__user=user)
 
 
+class StoreFilter(admin.SimpleListFilter):
+    """Filter by store, offering only the stores the user may see (never other tenants' names)."""
+
+    title = "store"
+    parameter_name = "store__id__exact"
+
+    def lookups(self, request, model_admin):
+        return [(store.pk, store.name) for store in stores_for_user(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        allowed = stores_for_user(request.user).filter(pk=value)
+        return queryset.filter(**{f"{getattr(self, 'field', 'store')}__in": allowed})
+
+
 class StoreScopedAdmin(admin.ModelAdmin):
     """ModelAdmin for models with a `store` foreign key."""
 
@@ -33,9 +50,9 @@ class StoreScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_list_filter(self, request):
-        filters = list(super().get_list_filter(request))
-        if self.store_field == "store" and "store" not in filters:
-            filters.insert(0, "store")
+        filters = [f for f in super().get_list_filter(request) if f != "store"]
+        if self.store_field == "store" and stores_for_user(request.user)[:2].count() > 1:
+            filters.insert(0, StoreFilter)
         return filters
 
     def has_module_permission(self, request):
