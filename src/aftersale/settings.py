@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -156,6 +157,10 @@ AFTERSALE_MAX_BODY_BYTES = env_int("AFTERSALE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = AFTERSALE_MAX_BODY_BYTES
 # Raw inbound webhook payloads older than this are deleted by a periodic job.
 AFTERSALE_INBOUND_RETENTION_DAYS = env_int("AFTERSALE_INBOUND_RETENTION_DAYS", 30)
+# Tracking providers' webhook secrets per store, JSON: {"<store slug>": {"easypost": "…", …}}.
+AFTERSALE_CARRIER_WEBHOOK_SECRETS = json.loads(
+    env_str("AFTERSALE_CARRIER_WEBHOOK_SECRETS", "") or "{}"
+)
 # A task whose worker has not been heard from for this long is handed to another worker.
 AFTERSALE_WORKER_LEASE_SECONDS = env_int("AFTERSALE_WORKER_LEASE_SECONDS", 30)
 AFTERSALE_WORKER_HEARTBEAT_SECONDS = env_int("AFTERSALE_WORKER_HEARTBEAT_SECONDS", 5)
@@ -192,6 +197,7 @@ AFTERSALE_MESSAGE_ID_DOMAIN = env_str("AFTERSALE_MESSAGE_ID_DOMAIN", "aftersale.
 # Flows: built-in post-purchase flows are created for each store on first use.
 AFTERSALE_JOURNEYS_BUILTIN_FLOWS = env_bool("AFTERSALE_JOURNEYS_BUILTIN_FLOWS", True)
 AFTERSALE_JOURNEY_LEASE_SECONDS = env_int("AFTERSALE_JOURNEY_LEASE_SECONDS", 120)
+AFTERSALE_ATTRIBUTION_DAYS = env_int("AFTERSALE_ATTRIBUTION_DAYS", 5)
 # SMS: console, file (var/sms.jsonl) or Twilio.
 AFTERSALE_SMS_BACKEND = env_str(
     "AFTERSALE_SMS_BACKEND", "aftersale.messaging.sms.ConsoleSmsBackend"

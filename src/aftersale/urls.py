@@ -10,11 +10,13 @@ def healthz(request):
 
 
 urlpatterns = [
+    path("admin/flows/", include("aftersale.journeys.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("webhooks/", include("aftersale.integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("aftersale.messaging.urls")),
+    path("", include("aftersale.tracking.urls")),
     # Email providers' bounce and complaint webhooks (django-anymail), see docs/messaging.md.
     path("anymail/", include("anymail.urls")),
 ]
