@@ -886,6 +886,7 @@ def _highlights(store: Store, base_url: str) -> list[str]:
     lines.append(f"bounced/opt-out {base}/messaging/message/?status__exact=suppressed")
     lines.append(f"email templates {base}/messaging/messagetemplate/ (edit with a live preview)")
     lines.append(f"flows           {base}/journeys/flow/?store__id__exact={store.pk}")
+    lines.append(f"flow results    {base_url}/admin/flows/")
     lines.append(
         f"second store    {base}/orders/order/?store__id__exact="
         f"{Store.objects.get(slug=SECOND_STORE_SLUG).pk} (BRL)"
