@@ -6,7 +6,7 @@ from ninja import Schema
 from pydantic import AwareDatetime, Field, HttpUrl
 
 from aftersale.core.schemas import StrictSchema
-from aftersale.tracking.models import ShipmentStatus
+from aftersale.tracking.models import EventReason, ShipmentStatus
 
 
 class ShipmentLineIn(StrictSchema):
@@ -24,6 +24,16 @@ class TrackingEventIn(StrictSchema):
     raw_status: str = Field("", max_length=100, description="the carrier's own code")
     raw_text: str = Field("", max_length=500)
     location: str = Field("", max_length=200)
+    # Left out of model_dump (exclude=True) so that existing exact dumps of mapped events stay
+    # as they were; services read the attributes.
+    reason: EventReason | None = Field(
+        None, description="why, beside the status (customs delay, weather …)", exclude=True
+    )
+    mapped: bool = Field(
+        True,
+        description="false when the sender's own code has no canonical status yet",
+        exclude=True,
+    )
 
 
 class ShipmentIn(StrictSchema):
@@ -57,6 +67,7 @@ class TrackingEventOut(Schema):
     id: str
     occurred_at: datetime
     status: str
+    reason: str
     raw_status: str
     raw_text: str
     location: str
@@ -130,6 +141,7 @@ def shipment_out(shipment) -> dict:
                 "id": e.public_id,
                 "occurred_at": e.occurred_at,
                 "status": e.status,
+                "reason": e.reason,
                 "raw_status": e.raw_status,
                 "raw_text": e.raw_text,
                 "location": e.location,
