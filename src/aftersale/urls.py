@@ -11,6 +11,7 @@ def healthz(request):
 
 urlpatterns = [
     path("admin/flows/", include("aftersale.journeys.urls")),
+    path("admin/tracking/watchlist/", include("aftersale.tracking.backoffice_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("webhooks/", include("aftersale.integrations.urls")),

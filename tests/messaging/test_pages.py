@@ -23,6 +23,7 @@ from aftersale.orders.schemas import OrderIn
 from aftersale.orders.services import order_upsert
 from aftersale.tracking.schemas import ShipmentIn
 from aftersale.tracking.services import shipment_upsert
+from aftersale.tracking.tokens import tracking_url
 from tests.browser import PHONE, assert_accessible, chromium
 
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "src" / "aftersale" / "locale"
@@ -343,7 +344,7 @@ def test_click_redirects_to_the_target_and_records_the_click(store):
 def test_click_in_the_browser_follows_the_redirect(page, store):
     order = make_order(store, make_customer(store, locale="de"))
     message, _ = message_enqueue(store=store, kind="review_request", order=order)
-    target = tokens.order_url(order.public_id)
+    target = tracking_url(order.public_id)
 
     response = page.goto(tokens.click_url(message.public_id, target))
 

@@ -50,6 +50,7 @@ from aftersale.messaging.rendering import TemplateError, render_email, render_sm
 from aftersale.messaging.services import record_bounce
 from aftersale.messaging.sms import SmsError, get_sms_backend
 from aftersale.messaging.smtp import on_handoff
+from aftersale.tracking.tokens import tracking_url
 
 logger = logging.getLogger("aftersale.messaging")
 
@@ -485,7 +486,7 @@ def message_context(
     }
     if message.order is not None:
         order_link = tokens.order_url(message.order.public_id)
-        links["order_url"] = order_link
+        links["order_url"] = tracking_url(message.order.public_id)
         # Until the survey and review pages exist, these lead to the order.
         links["feedback_url"] = order_link
         links["review_url"] = order_link

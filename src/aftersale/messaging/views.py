@@ -3,7 +3,7 @@ order status page. No login: each URL carries a signed token."""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
@@ -14,8 +14,8 @@ from aftersale.customers.models import Customer
 from aftersale.messaging import tokens
 from aftersale.messaging.locales import normalize_locale
 from aftersale.messaging.models import Category, LinkClick, Message
-from aftersale.messaging.selectors import order_for_page
 from aftersale.messaging.services import preferences_for, preferences_update, unsubscribe
+from aftersale.tracking.tokens import tracking_path
 
 CHOICE_FIELDS = ("feedback", "reminders", "offers", "email", "sms")
 
@@ -130,18 +130,8 @@ def order_page(request, token: str):
     order_id = tokens.read_order_token(token)
     if order_id is None:
         return _invalid_link(request)
-    try:
-        order, shipments = order_for_page(order_id)
-    except LookupError:
-        raise Http404 from None
-    locale = order.customer.locale if order.customer else ""
-    return _page(
-        request,
-        "messaging/pages/order.html",
-        {"order": order, "shipments": shipments},
-        store=order.store,
-        locale=locale,
-    )
+    # Links in messages sent before the tracking page existed lead there now.
+    return HttpResponsePermanentRedirect(tracking_path(order_id))
 
 
 def robots(request):

@@ -3,7 +3,7 @@ from django.db.models import F
 
 from aftersale.core import clock
 from aftersale.core.tenancy import StoreScopedAdmin
-from aftersale.tracking.models import Shipment, ShipmentLine, TrackingEvent
+from aftersale.tracking.models import ProblemReport, Shipment, ShipmentLine, TrackingEvent
 
 
 class LateFilter(admin.SimpleListFilter):
@@ -66,3 +66,33 @@ class ShipmentAdmin(StoreScopedAdmin):
     readonly_fields = ["public_id", "created_at", "updated_at"]
     inlines = [ShipmentLineInline, TrackingEventInline]
     date_hierarchy = "shipped_at"
+
+
+@admin.register(ProblemReport)
+class ProblemReportAdmin(StoreScopedAdmin):
+    """Shoppers' reports from the tracking page; staff read them and mark them resolved."""
+
+    list_display = ["created_at", "kind", "order", "shipment", "status", "short_message"]
+    list_filter = ["status", "kind"]
+    search_fields = ["public_id", "order__number", "order__email", "message"]
+    list_select_related = ["order", "shipment"]
+    raw_id_fields = ["order", "shipment"]
+    readonly_fields = ["public_id", "store", "order", "shipment", "kind", "message", "created_at"]
+    fields = [*readonly_fields[:-1], "status", "resolved_at", "created_at"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = ["mark_resolved"]
+
+    def has_add_permission(self, request):
+        return False  # reports come from shoppers
+
+    @admin.display(description="message")
+    def short_message(self, obj: ProblemReport) -> str:
+        return obj.message[:80] + ("…" if len(obj.message) > 80 else "")
+
+    @admin.action(description="Mark selected reports as resolved")
+    def mark_resolved(self, request, queryset):
+        done = queryset.filter(status=ProblemReport.Status.OPEN).update(
+            status=ProblemReport.Status.RESOLVED, resolved_at=clock.now()
+        )
+        self.message_user(request, f"{done} report(s) marked resolved.")

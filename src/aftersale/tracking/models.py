@@ -231,3 +231,31 @@ class ProblemReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.order}"
+
+
+class TrackLookupAttempt(models.Model):
+    """One try at the public /track lookup, kept briefly so that its limits hold across processes.
+
+    The client is an HMAC of its IP address (never the address itself); `subject` is the order
+    number as typed, normalised, or the tracking number.
+    """
+
+    class Kind(models.TextChoices):
+        ORDER = "order", "Order number"
+        PARCEL = "parcel", "Tracking number"
+
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    client = models.CharField(max_length=64)
+    subject = models.CharField(max_length=100, blank=True, default="")
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["client", "created_at"], name="track_attempt_client_idx"),
+            models.Index(fields=["subject", "created_at"], name="track_attempt_subject_idx"),
+            models.Index(fields=["created_at"], name="track_attempt_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -1,0 +1,32 @@
+"""Signed links to an order's tracking page (/t/<token>).
+
+The token carries the order's public id only, signed with the installation's SECRET_KEY and a
+purpose salt of its own, so a link for another purpose (or another installation) never opens it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+_TRACKING = "aftersale.tracking.page"
+
+
+def tracking_token(order_public_id: str) -> str:
+    return signing.dumps({"o": order_public_id}, salt=_TRACKING, compress=True)
+
+
+def tracking_path(order_public_id: str) -> str:
+    return reverse("tracking:page", args=[tracking_token(order_public_id)])
+
+
+def tracking_url(order_public_id: str) -> str:
+    return settings.PUBLIC_BASE_URL + tracking_path(order_public_id)
+
+
+def read_tracking_token(token: str) -> str | None:
+    try:
+        return signing.loads(token, salt=_TRACKING)["o"]
+    except (signing.BadSignature, KeyError, TypeError):
+        return None
