@@ -80,9 +80,9 @@ def test_opening_the_changelist_gives_the_store_every_shipped_default(staff, sto
         MessageTemplate.objects.filter(store=store).values_list("kind", "channel", "locale")
     )
     assert created == expected
-    assert len(expected) == 39  # 11 kinds, 2 with SMS, in 3 locales
+    assert len(expected) == 75  # 17 kinds, 8 with SMS, in 3 locales
     assert not MessageTemplate.objects.filter(store=other_store).exists()
-    assert response.context["cl"].result_count == 39
+    assert response.context["cl"].result_count == 75
 
 
 def test_changelist_filters_by_kind_channel_and_locale(staff, store):

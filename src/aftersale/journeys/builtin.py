@@ -19,6 +19,27 @@ MARKETING_EXITS = [
 ]
 
 
+TRACKING_EXITS = [{"event": "shipment.delivered"}, {"event": "order.cancelled"}]
+
+
+def _issue_flow(event: str, kind: str) -> dict:
+    """Send `kind` when tracking raises `event`, unless the parcel was delivered meanwhile."""
+    return {
+        "trigger": {"event": event},
+        "steps": [
+            {
+                "id": "not-delivered",
+                "type": "condition",
+                "if": {"field": "shipment.delivered", "op": "is_false"},
+                "then": "send",
+                "else": "end",
+            },
+            {"id": "send", "type": "send", "kind": kind},
+        ],
+        "exit": TRACKING_EXITS,
+    }
+
+
 @dataclass(frozen=True)
 class Builtin:
     key: str
@@ -176,7 +197,76 @@ BUILTIN_FLOWS = [
             "exit": [{"event": "order.created", "new_order": True}, {"unsubscribed": True}],
         },
     ),
+    # Said before the shopper asks: tracking/issues.py raises each shipment.<issue> event once
+    # per parcel, and every flow here enrols a parcel once (once_per: subject), so a burst of
+    # scans sends one message. Each checks at send time that the parcel is not delivered, and
+    # leaves on delivery.
+    Builtin(
+        "out-for-delivery",
+        "Out for delivery",
+        "Tells the shopper the parcel arrives today (once, after a short pause for more scans).",
+        {
+            "trigger": {
+                "event": "shipment.updated",
+                "filters": [{"field": "shipment.status", "op": "eq", "value": "out_for_delivery"}],
+            },
+            "steps": [
+                {"id": "settle", "type": "wait", "duration": "30m"},
+                {
+                    "id": "still-out",
+                    "type": "condition",
+                    "if": {"field": "shipment.status", "op": "eq", "value": "out_for_delivery"},
+                    "then": "send",
+                    "else": "end",
+                },
+                {"id": "send", "type": "send", "kind": "out_for_delivery"},
+            ],
+            "exit": TRACKING_EXITS,
+        },
+    ),
+    Builtin(
+        "delivery-delayed",
+        "Delivery delayed",
+        "Apologises when a parcel is past its estimate or promise, with the new estimate.",
+        _issue_flow("shipment.late", "delivery_delayed"),
+    ),
+    Builtin(
+        "delivery-exception",
+        "Delivery problem",
+        "Explains a carrier exception (address, customs, damage …) and what the shopper can do.",
+        _issue_flow("shipment.exception", "delivery_exception"),
+    ),
+    Builtin(
+        "delivery-attempt-failed",
+        "Delivery attempt failed",
+        "Tells the shopper the carrier missed them and how to get the parcel.",
+        _issue_flow("shipment.attempt_failed", "delivery_attempt_failed"),
+    ),
+    Builtin(
+        "ready-for-pickup",
+        "Ready for pickup",
+        "Tells the shopper where the parcel waits for them.",
+        _issue_flow("shipment.ready_for_pickup", "ready_for_pickup"),
+    ),
+    Builtin(
+        "returning-to-sender",
+        "Returning to sender",
+        "Tells the shopper the parcel is coming back and asks: resend or refund?",
+        {
+            "trigger": {"event": "shipment.returning_to_sender"},
+            "steps": [{"id": "send", "type": "send", "kind": "returning_to_sender"}],
+            "exit": [{"event": "order.cancelled"}],
+        },
+    ),
 ]
+
+BUILTIN_KEYS = frozenset(spec.key for spec in BUILTIN_FLOWS)
+
+
+def builtin_flows_missing(store: Store) -> bool:
+    """Whether the store lacks a built-in flow (new in this release, or a new store). Flows are
+    never deleted — only switched off — so a missing key was never added."""
+    return Flow.objects.filter(store=store, key__in=BUILTIN_KEYS).count() < len(BUILTIN_KEYS)
 
 
 def ensure_builtin_flows(store: Store) -> list[Flow]:

@@ -269,3 +269,26 @@ def _customer_has_open_return(facts: Facts):
 @register_field("customer.has_left_review")
 def _customer_has_left_review(facts: Facts):
     return False
+
+
+# -- the parcel (enrolments about a shipment; loaded fresh when a step runs) ------------------
+
+
+@register_field("shipment.status")
+def _shipment_status(facts: Facts):
+    """The canonical status code: in_transit, out_for_delivery, delivered …"""
+    return facts.shipment.status if facts.shipment else None
+
+
+@register_field("shipment.delivered")
+def _shipment_delivered(facts: Facts):
+    shipment = facts.shipment
+    return bool(shipment and (shipment.delivered_at or shipment.status == "delivered"))
+
+
+@register_field("shipment.carrier")
+def _shipment_carrier(facts: Facts):
+    """The carrier's code as aftersale knows it (ups, dhl_paket, correios …), else its name."""
+    if facts.shipment is None:
+        return None
+    return facts.shipment.carrier_code or facts.shipment.carrier

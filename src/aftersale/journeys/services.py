@@ -331,7 +331,19 @@ def enrol(
 # -- reacting to events ---------------------------------------------------------------------
 
 ORDER_EVENTS = {"order.created", "order.updated", "order.cancelled"}
-SHIPMENT_EVENTS = {"shipment.created", "shipment.updated"}
+SHIPMENT_EVENTS = {
+    "shipment.created",
+    "shipment.updated",
+    # tracking/issues.py: each raised once per parcel.
+    "shipment.late",
+    "shipment.stalled",
+    "shipment.exception",
+    "shipment.attempt_failed",
+    "shipment.ready_for_pickup",
+    "shipment.returning_to_sender",
+    "shipment.lost",
+    "shipment.invalid_tracking_number",
+}
 
 
 def effective_names(event: OutboxEvent) -> list[str]:
@@ -397,9 +409,9 @@ def handle_event(event: OutboxEvent) -> None:
         return
     store = event.store
     if getattr(settings, "AFTERSALE_JOURNEYS_BUILTIN_FLOWS", True):
-        from aftersale.journeys.builtin import ensure_builtin_flows
+        from aftersale.journeys.builtin import builtin_flows_missing, ensure_builtin_flows
 
-        if not Flow.objects.filter(store=store, builtin=True).exists():
+        if builtin_flows_missing(store):
             ensure_builtin_flows(store)
     now = clock.now()
     for name in names:
@@ -457,6 +469,12 @@ def apply_exits(*, store: Store, event_name: str, subject: Subject, ref: str, no
     ended = 0
     candidates = Enrolment.objects.filter(who, store=store, state=Enrolment.State.ACTIVE)
     for enrolment in candidates.select_related("version"):
+        if (
+            subject.shipment is not None
+            and enrolment.shipment_id
+            and enrolment.shipment_id != subject.shipment.pk
+        ):
+            continue  # news about another parcel of the order
         for rule in definition_of(enrolment.version).exits_on(event_name):
             if rule.new_order:
                 order = subject.order

@@ -131,6 +131,27 @@ def shipment_context(shipment: Shipment, fmt: Formatter) -> dict:
         "shipped_at": fmt.date(shipment.shipped_at),
         "estimated_delivery": fmt.date(shipment.promised_delivery_date),
         "delivered_at": fmt.datetime(shipment.delivered_at),
+        # The current estimate (revised as scans come in) and the newest scan, for the messages
+        # about a parcel's day and its problems (delivery_delayed, delivery_exception …).
+        "estimate": {
+            "date": fmt.date(shipment.estimated_delivery_date),
+            "earliest": fmt.date(shipment.estimated_earliest),
+            "latest": fmt.date(shipment.estimated_latest),
+        },
+        "latest_event": _latest_event_context(shipment, fmt),
+    }
+
+
+def _latest_event_context(shipment: Shipment, fmt: Formatter) -> dict:
+    event = shipment.events.order_by("-occurred_at", "-id").first() if shipment.pk else None
+    if event is None:
+        return {"status": "", "reason": "", "text": "", "location": "", "at": ""}
+    return {
+        "status": event.status,
+        "reason": event.reason,
+        "text": event.raw_text,
+        "location": event.location,
+        "at": fmt.datetime(event.occurred_at),
     }
 
 

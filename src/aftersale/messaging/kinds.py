@@ -139,3 +139,49 @@ EXCLUSIVE_OFFER = register_kind(
         expires_after=timedelta(days=7),
     )
 )
+# Said before the shopper asks: the parcel's day, and what went wrong on the way (tracking issues).
+OUT_FOR_DELIVERY = register_kind(
+    MessageKind(
+        "out_for_delivery", "Out for delivery", T, priority=85, about="shipment", channels=BOTH
+    )
+)
+DELIVERY_DELAYED = register_kind(
+    MessageKind(
+        "delivery_delayed", "Delivery delayed", T, priority=88, about="shipment", channels=BOTH
+    )
+)
+DELIVERY_EXCEPTION = register_kind(
+    MessageKind(
+        "delivery_exception",
+        "Delivery problem",
+        T,
+        priority=89,
+        about="shipment",
+        channels=BOTH,
+    )
+)
+DELIVERY_ATTEMPT_FAILED = register_kind(
+    MessageKind(
+        "delivery_attempt_failed",
+        "Delivery attempt failed",
+        T,
+        priority=87,
+        about="shipment",
+        channels=BOTH,
+    )
+)
+READY_FOR_PICKUP = register_kind(
+    MessageKind(
+        "ready_for_pickup", "Ready for pickup", T, priority=86, about="shipment", channels=BOTH
+    )
+)
+RETURNING_TO_SENDER = register_kind(
+    MessageKind(
+        "returning_to_sender",
+        "Returning to sender",
+        T,
+        priority=84,
+        about="shipment",
+        channels=BOTH,
+    )
+)

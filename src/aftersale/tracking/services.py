@@ -19,6 +19,7 @@ from aftersale.orders.services import (
     order_payload,
 )
 from aftersale.tracking.carriers import apply_detection
+from aftersale.tracking.estimates import estimate_revise
 from aftersale.tracking.models import Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
 from aftersale.tracking.schemas import ShipmentIn, TrackingEventIn
 
@@ -185,6 +186,9 @@ def _shipment_upsert_locked(store: Store, order: Order, data: ShipmentIn) -> Shi
     added, status_changed = _add_events(store, shipment, data.events)
     if status_changed:
         changed.append("status")
+    if created or changed or added:
+        why = "created" if created else "new scan" if added else "shipment changed"
+        estimate_revise(store=store, shipment=shipment, reason=why)
     if created:
         emit(
             store=store,
@@ -199,6 +203,8 @@ def _shipment_upsert_locked(store: Store, order: Order, data: ShipmentIn) -> Shi
             aggregate=order_aggregate(order),
             payload={**shipment_payload(shipment), "changed": sorted(set(changed))},
         )
+    if created or changed or added:
+        _check_issues(store, shipment)
     _sync_fulfillment(store, order)
     return ShipmentResult(
         shipment=shipment, created=created, changed=tuple(sorted(set(changed))), events_added=added
@@ -224,8 +230,13 @@ def event_fingerprint(event: TrackingEventIn) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _add_events(store: Store, shipment: Shipment, events: list[TrackingEventIn]):
-    """Store new events (repeats are skipped); returns (added, shipment status changed)."""
+def _add_events(
+    store: Store, shipment: Shipment, events: list[TrackingEventIn], source: str | None = None
+):
+    """Store new events (repeats are skipped); returns (added, shipment status changed).
+
+    `source` names who reported them (a tracking provider); the shipment's source otherwise.
+    """
     if not events:
         return 0, False
     known = set(
@@ -246,7 +257,9 @@ def _add_events(store: Store, shipment: Shipment, events: list[TrackingEventIn])
                 raw_status=e.raw_status,
                 raw_text=e.raw_text,
                 location=e.location,
-                source=shipment.source,
+                reason=e.reason or "",
+                mapped=e.mapped,
+                source=source or shipment.source,
                 fingerprint=fp,
             )
             for fp, e in fresh.items()
@@ -258,11 +271,14 @@ def _add_events(store: Store, shipment: Shipment, events: list[TrackingEventIn])
 
 
 def _derive_status(shipment: Shipment) -> bool:
-    """Status from the evidence: the latest event by its own time; "delivered" is sticky."""
+    """Status from the evidence: the latest event by its own time; "delivered" is sticky.
+
+    An event whose code had no mapping (kept as in transit) counts only when no mapped one does.
+    """
     latest = (
         TrackingEvent.objects.filter(shipment=shipment)
         .exclude(status="")
-        .order_by("-occurred_at", "-id")
+        .order_by("-mapped", "-occurred_at", "-id")
         .first()
     )
     delivered = (
@@ -285,11 +301,18 @@ def _derive_status(shipment: Shipment) -> bool:
     return "status" in fields
 
 
-def tracking_events_add(*, store: Store, shipment: Shipment, events: list[TrackingEventIn]) -> int:
-    """Add carrier scans to a shipment; emits shipment.updated when its status moves."""
+def tracking_events_add(
+    *, store: Store, shipment: Shipment, events: list[TrackingEventIn], source: str | None = None
+) -> int:
+    """Add carrier scans to a shipment; emits shipment.updated when its status moves.
+
+    `source` (e.g. "easypost") is stored on the events; the shipment's source when not given.
+    """
     with transaction.atomic():
         shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment.pk)
-        added, status_changed = _add_events(store, shipment, events)
+        added, status_changed = _add_events(store, shipment, events, source)
+        if added:
+            estimate_revise(store=store, shipment=shipment, reason="new scan")
         if status_changed:
             emit(
                 store=store,
@@ -297,6 +320,8 @@ def tracking_events_add(*, store: Store, shipment: Shipment, events: list[Tracki
                 aggregate=order_aggregate(shipment.order),
                 payload={**shipment_payload(shipment), "changed": ["status"]},
             )
+        if added:
+            _check_issues(store, shipment)
     return added
 
 
@@ -329,3 +354,10 @@ def _sync_fulfillment(store: Store, order: Order) -> None:
             aggregate=order_aggregate(order),
             payload={**order_payload(order), "changed": ["fulfillment_status"]},
         )
+
+
+def _check_issues(store: Store, shipment: Shipment) -> None:
+    """Raise or resolve the shipment's issues (late, exception …) in the caller's transaction."""
+    from aftersale.tracking.issues import shipment_issues_check  # issues.py builds on this module
+
+    shipment_issues_check(store=store, shipment=shipment)
