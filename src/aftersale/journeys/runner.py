@@ -6,6 +6,15 @@ step's database effects, its StepRun, marking it done and scheduling the next st
 transaction, so a step that dies half-way left nothing and simply runs again. What leaves the
 database is idempotent: messages are keyed by enrolment and step, discounts likewise, tags are a
 set, and webhook bodies carry an Idempotency-Key header of enrolment and step.
+
+Steps are run in batches: one claim takes up to `limit` due steps in one statement, and they run
+in chunks of CHUNK, each chunk in one transaction (row and enrolment locks, the steps' effects,
+their StepRuns, marking them done and inserting their next steps all commit together, so
+exactly-once holds per chunk as it did per step). Enrolments, flows and parsed definitions are
+read once per chunk, StepRuns and next steps are written with one INSERT each, done rows with one
+UPDATE. If any step of a chunk raises, the whole chunk rolls back (it committed nothing) and its
+steps run again one by one, each in its own transaction, so a failing step is recorded and
+retried alone. Webhook steps always run one by one: their POST happens outside any transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import hashlib
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,7 +33,11 @@ from django.db.models import F
 from django.utils.crypto import get_random_string
 
 from aftersale.core import clock
+from aftersale.core.bulk import insert_rows
+from aftersale.core.events import emit_all, event
 from aftersale.core.models import StoreAlert
+from aftersale.customers.models import Customer
+from aftersale.customers.services import customer_payload
 from aftersale.journeys.definition import (
     END,
     ConditionStep,
@@ -36,7 +50,7 @@ from aftersale.journeys.definition import (
     WebhookStep,
 )
 from aftersale.journeys.fields import Facts, compare, field_value
-from aftersale.journeys.models import Enrolment, ScheduledStep, StepRun
+from aftersale.journeys.models import Enrolment, FlowVersion, ScheduledStep, StepRun
 from aftersale.journeys.services import (
     customer_tag_add,
     customer_unsubscribed,
@@ -44,16 +58,22 @@ from aftersale.journeys.services import (
     discount_context,
     discount_issue,
     enrolment_finish,
+    event_already_happened,
+    next_local_time,
+    parse_duration,
+    recipient_zone,
     schedule_step,
 )
 from aftersale.journeys.webhook import PostResult, post_signed
-from aftersale.messaging.models import Message
+from aftersale.messaging.models import ContactPreference, Message, Suppression
 from aftersale.messaging.services import message_enqueue
 
 logger = logging.getLogger("aftersale.journeys")
 
 WORKER_ID = f"{socket.gethostname()[:20]}-{os.getpid()}-{get_random_string(6)}"
 STEP_MAX_ATTEMPTS = 5
+CLAIM_LIMIT = 500  # steps claimed in one statement
+CHUNK = 100  # steps run in one transaction: bounds how long SQLite's writer lock is held
 WEBHOOK_BACKOFF = [dt.timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 10800)]
 
 
@@ -106,7 +126,7 @@ def claim_due_steps(
     return ids
 
 
-def run_due_steps(*, limit: int = 100, worker_id: str = WORKER_ID, rounds: int = 10) -> int:
+def run_due_steps(*, limit: int = CLAIM_LIMIT, worker_id: str = WORKER_ID, rounds: int = 10) -> int:
     """The poller: run what is due, including steps that became due by running others (up to
     `rounds` batches, so one worker turn stays short). Returns how many steps finished."""
     done = 0
@@ -114,8 +134,7 @@ def run_due_steps(*, limit: int = 100, worker_id: str = WORKER_ID, rounds: int =
         ids = claim_due_steps(limit=limit, worker_id=worker_id)
         if not ids:
             break
-        for pk in ids:
-            done += run_claimed_step(pk, worker_id=worker_id)
+        done += run_claimed_steps(ids, worker_id=worker_id)
         if len(ids) < limit and not _more_due():
             break
     return done
@@ -136,6 +155,290 @@ def run_until_idle(*, max_rounds: int = 50) -> int:
         if not done and not _more_due():
             break
     return total
+
+
+# -- running a batch of steps -----------------------------------------------------------------
+
+
+def run_claimed_steps(ids: list[int], *, worker_id: str = WORKER_ID) -> int:
+    """Run steps this worker claimed, CHUNK to a transaction. Returns how many finished."""
+    claimed = list(
+        ScheduledStep.objects.filter(
+            pk__in=ids, status=ScheduledStep.Status.RUNNING, claimed_by=worker_id
+        )
+        .order_by("due_at", "id")
+        .values_list("id", "step_id", "enrolment__version_id")
+    )
+    definitions = _definitions_of({version_id for _, _, version_id in claimed})
+    alone: list[int] = []
+    batched: list[int] = []
+    for pk, step_id, version_id in claimed:
+        step = definitions[version_id].step(step_id)
+        (alone if isinstance(step, WebhookStep) else batched).append(pk)
+    done = 0
+    for start in range(0, len(batched), CHUNK):
+        done += _run_chunk(batched[start : start + CHUNK], worker_id, definitions)
+    for pk in alone:
+        done += run_claimed_step(pk, worker_id=worker_id)
+    return done
+
+
+def _definitions_of(version_ids: set[int]) -> dict[int, Definition]:
+    return {v.pk: definition_of(v) for v in FlowVersion.objects.filter(pk__in=version_ids)}
+
+
+def _run_chunk(pks: list[int], worker_id: str, definitions: dict[int, Definition]) -> int:
+    try:
+        return _run_many(pks, worker_id, definitions)
+    except Exception:
+        # Nothing of the chunk committed; run its steps one by one so the failing one is
+        # recorded (and retried) alone and the others go ahead.
+        logger.warning("a batch of %s journey steps failed; running them one by one", len(pks))
+        return sum(run_claimed_step(pk, worker_id=worker_id) for pk in pks)
+
+
+def _run_many(pks: list[int], worker_id: str, definitions: dict[int, Definition]) -> int:
+    done = 0
+    with transaction.atomic():
+        rows = list(
+            ScheduledStep.objects.select_for_update()
+            .filter(pk__in=pks, status=ScheduledStep.Status.RUNNING, claimed_by=worker_id)
+            .order_by("id")
+        )
+        if not rows:
+            return 0
+        # One step per enrolment per chunk: a second one (never expected) runs alone after it.
+        first: dict[int, ScheduledStep] = {}
+        later: list[int] = []
+        for row in rows:
+            if row.enrolment_id in first:
+                later.append(row.pk)
+            else:
+                first[row.enrolment_id] = row
+        rows = list(first.values())
+        enrolments = {
+            e.pk: e
+            for e in Enrolment.objects.select_for_update(of=("self",))
+            .select_related("store", "flow", "customer", "order", "shipment")
+            .filter(pk__in=[r.enrolment_id for r in rows])
+            .order_by("pk")
+        }
+        now = clock.now()
+        tagging = _Tagging(
+            enrolments[r.enrolment_id]
+            for r in rows
+            if enrolments[r.enrolment_id].state == Enrolment.State.ACTIVE
+            and isinstance(
+                definitions[enrolments[r.enrolment_id].version_id].step(r.step_id), TagStep
+            )
+        )
+        unsubscribed = _unsubscribed(
+            [
+                e
+                for e in enrolments.values()
+                if e.state == Enrolment.State.ACTIVE
+                and definitions[e.version_id].exits_on_unsubscribe
+            ]
+        )
+        runs: list[StepRun] = []
+        closed: dict[str, list[int]] = {
+            ScheduledStep.Status.DONE: [],
+            ScheduledStep.Status.CANCELLED: [],
+        }
+        upcoming: list[ScheduledStep] = []
+        for row in rows:
+            enrolment = enrolments[row.enrolment_id]
+            row.enrolment = enrolment
+            definition = definitions[enrolment.version_id]
+            step = definition.step(row.step_id)
+            if enrolment.state != Enrolment.State.ACTIVE:
+                closed[ScheduledStep.Status.CANCELLED].append(row.pk)
+                done += 1
+                continue
+            if enrolment.pk in unsubscribed:
+                closed[ScheduledStep.Status.CANCELLED].append(row.pk)
+                enrolment_finish(
+                    enrolment=enrolment,
+                    state=Enrolment.State.EXITED,
+                    reason="unsubscribed",
+                    now=now,
+                )
+                done += 1
+                continue
+            if isinstance(step, TagStep) and enrolment.customer is not None:
+                outcome = tagging.add(enrolment, step.tag, now)
+            else:
+                outcome = _act(step, row, enrolment, definition, now, None)
+            runs.append(_step_run(enrolment, row.step_id, outcome, now))
+            if outcome.retry_at is not None:
+                ScheduledStep.objects.filter(pk=row.pk).update(
+                    status=ScheduledStep.Status.PENDING,
+                    due_at=outcome.retry_at,
+                    claimed_by="",
+                    lease_until=None,
+                )
+                continue
+            closed[ScheduledStep.Status.DONE].append(row.pk)
+            done += 1
+            target = outcome.next or definition.successors(step)[0]
+            if target == END:
+                enrolment_finish(
+                    enrolment=enrolment, state=Enrolment.State.COMPLETED, reason="", now=now
+                )
+            else:
+                upcoming.append(_next_step(enrolment, definition, target, now))
+        tagging.save()
+        insert_rows(StepRun, (_as_row(run) for run in runs))
+        for status, closing in closed.items():
+            if closing:
+                ScheduledStep.objects.filter(pk__in=closing).update(
+                    status=status, executed_at=now, lease_until=None
+                )
+        insert_rows(ScheduledStep, (_as_row(nxt) for nxt in upcoming))
+        by_step: dict[str, list[int]] = {}
+        for nxt in upcoming:
+            by_step.setdefault(nxt.step_id, []).append(nxt.enrolment_id)
+        for step_id, enrolment_ids in by_step.items():
+            Enrolment.objects.filter(pk__in=enrolment_ids).update(current_step=step_id)
+    for pk in later:
+        done += run_claimed_step(pk, worker_id=worker_id)
+    return done
+
+
+def _as_row(obj: StepRun | ScheduledStep) -> dict:
+    """An unsaved instance as insert_rows takes it (auto_now_add fields left to it)."""
+    return {
+        f.attname: getattr(obj, f.attname)
+        for f in obj._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "auto_now_add", False)
+    }
+
+
+class _Tagging:
+    """services.customer_tag_add for a chunk: the customers of its tag steps locked in one
+    query (in pk order), tags added in memory step by step, then one UPDATE and one INSERT of
+    customer.updated events for the chunk."""
+
+    def __init__(self, enrolments: Iterable[Enrolment]):
+        wanted = {e.customer_id: e.store_id for e in enrolments if e.customer_id}
+        self.customers = (
+            {
+                c.pk: c
+                for c in Customer.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+                if c.store_id == wanted[c.pk]
+            }
+            if wanted
+            else {}
+        )
+        self.changed: dict[int, Customer] = {}
+        self.events = []
+
+    def add(self, enrolment: Enrolment, tag: str, now: dt.datetime) -> Outcome:
+        customer = self.customers.get(enrolment.customer_id)
+        if customer is None:  # as customer_tag_add's get() would
+            raise Customer.DoesNotExist(f"customer {enrolment.customer_id} is not in this store")
+        tags = list(customer.tags or [])
+        if tag in tags:
+            return Outcome("already_tagged", tag)
+        customer.tags = sorted({*tags, tag})
+        customer.updated_at = clock.now()
+        self.changed[customer.pk] = customer
+        self.events.append(
+            event(
+                store=enrolment.store,
+                name="customer.updated",
+                aggregate=f"customer:{customer.public_id}",
+                payload={**customer_payload(customer), "changed": ["tags"]},
+            )
+        )
+        return Outcome("tagged", tag)
+
+    def save(self) -> None:
+        if self.changed:
+            # One statement run for every changed customer (bulk_update's CASE costs more).
+            fields = [Customer._meta.get_field(name) for name in ("tags", "updated_at", "id")]
+            table, tags, updated, pk = (
+                connection.ops.quote_name(name)
+                for name in (Customer._meta.db_table, *(f.column for f in fields))
+            )
+            # Table and column names come from the model; every value is a bound parameter.
+            sql = f"UPDATE {table} SET {tags} = %s, {updated} = %s WHERE {pk} = %s"  # noqa: S608
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    sql,
+                    [
+                        [f.get_db_prep_save(getattr(c, f.attname), connection) for f in fields]
+                        for c in self.changed.values()
+                    ],
+                )
+        emit_all(self.events)
+
+
+def _next_step(
+    enrolment: Enrolment, definition: Definition, step_id: str, now: dt.datetime
+) -> ScheduledStep:
+    """The unsaved row services.schedule_step would create for `step_id` (never "end")."""
+    step = definition.step(step_id)
+    due, waiting_for, resumed_by = now, "", ""
+    if isinstance(step, WaitStep):
+        if step.duration:
+            due = now + parse_duration(step.duration)
+        elif step.until_time:
+            due = next_local_time(now, step.at_time, recipient_zone(enrolment))
+        else:
+            waiting_for = step.until_event or ""
+            due = now + parse_duration(step.timeout or "0m")
+            if event_already_happened(waiting_for, enrolment):
+                due, resumed_by = now, f"{waiting_for}: had already happened"
+    enrolment.current_step = step_id
+    return ScheduledStep(
+        enrolment=enrolment,
+        step_id=step_id,
+        due_at=due,
+        waiting_for=waiting_for,
+        resumed_by=resumed_by,
+    )
+
+
+def _unsubscribed(enrolments: list[Enrolment]) -> set[int]:
+    """The enrolments whose shopper unsubscribed from everything: services.customer_unsubscribed
+    for many enrolments at once, in two queries."""
+    if not enrolments:
+        return set()
+    emails: dict[int, tuple[int, str]] = {}
+    for e in enrolments:
+        email = (e.customer.email if e.customer else "") or (e.order.email if e.order else "")
+        if email:
+            emails[e.pk] = (e.store_id, email.strip().lower())
+    suppressed = (
+        set(
+            Suppression.objects.filter(
+                store_id__in={store for store, _ in emails.values()},
+                channel="email",
+                address__in={address for _, address in emails.values()},
+                reason=Suppression.Reason.UNSUBSCRIBED,
+            ).values_list("store_id", "address")
+        )
+        if emails
+        else set()
+    )
+    customer_ids = {e.customer_id for e in enrolments if e.customer_id}
+    opted_out = {
+        customer_id
+        for customer_id, email, feedback, reminders, offers in (
+            ContactPreference.objects.filter(customer_id__in=customer_ids).values_list(
+                "customer_id", "email", "feedback", "reminders", "offers"
+            )
+            if customer_ids
+            else []
+        )
+        if not email or not (feedback or reminders or offers)
+    }
+    return {
+        e.pk
+        for e in enrolments
+        if emails.get(e.pk) in suppressed or (e.customer_id and e.customer_id in opted_out)
+    }
 
 
 # -- running one step -----------------------------------------------------------------------
@@ -208,8 +511,8 @@ def _close(row: ScheduledStep, status: str, now: dt.datetime) -> None:
     ScheduledStep.objects.filter(pk=row.pk).update(status=status, executed_at=now, lease_until=None)
 
 
-def _record(enrolment: Enrolment, step_id: str, outcome: Outcome, now: dt.datetime) -> None:
-    StepRun.objects.create(
+def _step_run(enrolment: Enrolment, step_id: str, outcome: Outcome, now: dt.datetime) -> StepRun:
+    return StepRun(
         store_id=enrolment.store_id,
         flow_id=enrolment.flow_id,
         enrolment=enrolment,
@@ -218,6 +521,10 @@ def _record(enrolment: Enrolment, step_id: str, outcome: Outcome, now: dt.dateti
         detail=outcome.detail,
         at=now,
     )
+
+
+def _record(enrolment: Enrolment, step_id: str, outcome: Outcome, now: dt.datetime) -> None:
+    _step_run(enrolment, step_id, outcome, now).save(force_insert=True)
 
 
 def _record_error(pk: int, worker_id: str, exc: Exception) -> None:
