@@ -129,12 +129,15 @@ class AftersaleWorker(Worker):
                 enqueued += 1
         return enqueued
 
-    def maintenance(self) -> None:
-        run_housekeeping()
+    def maintenance(self) -> int:
+        """Outbox, pollers (messages, flow steps) and, once a second, leases and periodic jobs;
+        returns how much work the outbox and pollers did."""
+        done = run_housekeeping()
         if time.monotonic() - self._last_maintenance >= 1.0:
             self._last_maintenance = time.monotonic()
             self.reclaim_abandoned_tasks()
             self.enqueue_due_periodic_jobs()
+        return done
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -157,8 +160,9 @@ class AftersaleWorker(Worker):
     def _loop(self) -> None:
         while self.running:
             close_old_connections()
+            busy = 0
             try:
-                self.maintenance()
+                busy = self.maintenance()
             except OperationalError as exc:
                 if not is_locked_database_exception(exc):
                     raise
@@ -169,7 +173,9 @@ class AftersaleWorker(Worker):
                 return
             if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
                 return
-            if self.running and task_result is None:
+            # Sleep only when there was nothing at all to do: a backlog of messages or flow steps
+            # is worked through without pauses.
+            if self.running and task_result is None and not busy:
                 time.sleep(self.interval)
 
     def _claim_next(self) -> DBTaskResult | None:

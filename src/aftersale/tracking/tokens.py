@@ -14,7 +14,7 @@ _TRACKING = "aftersale.tracking.page"
 
 
 def tracking_token(order_public_id: str) -> str:
-    return signing.dumps({"o": order_public_id}, salt=_TRACKING, compress=True)
+    return signing.Signer(salt=_TRACKING).sign_object({"o": order_public_id}, compress=True)
 
 
 def tracking_path(order_public_id: str) -> str:
@@ -27,6 +27,6 @@ def tracking_url(order_public_id: str) -> str:
 
 def read_tracking_token(token: str) -> str | None:
     try:
-        return signing.loads(token, salt=_TRACKING)["o"]
+        return signing.Signer(salt=_TRACKING).unsign_object(token)["o"]
     except (signing.BadSignature, KeyError, TypeError):
         return None
