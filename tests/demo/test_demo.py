@@ -1,4 +1,7 @@
+import re
+
 import pytest
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.test import Client
 
@@ -80,6 +83,13 @@ def test_access_setup_is_idempotent_and_keeps_the_key(seeded):
     assert first["api_key"] == second["api_key"] == state["api_key"]
     assert ApiKey.objects.filter(store__slug=DEMO_STORE_SLUG).count() == 1
     assert any("delayed parcel" in line for line in first["highlights"])
+    # Every link the demo prints opens (the shopper's tracking page and the back-office pages).
+    admin = get_user_model().objects.get(username="admin")
+    browser = Client()
+    browser.force_login(admin)
+    for line in first["highlights"]:
+        for url in re.findall(r"http://127\.0\.0\.1:8000(/\S*)", line):
+            assert browser.get(url).status_code == 200, line
     client = Client()
     response = client.get("/api/v1/ping", headers={"Authorization": f"Bearer {state['api_key']}"})
     assert response.json()["store"] == DEMO_STORE_SLUG

@@ -35,6 +35,7 @@ from aftersale.orders.services import order_upsert
 from aftersale.tracking.models import Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
 from aftersale.tracking.schemas import ShipmentIn
 from aftersale.tracking.services import shipment_upsert
+from aftersale.tracking.tokens import tracking_path
 
 DEMO_STORE_SLUG = "northwind-outdoor"
 SECOND_STORE_SLUG = "casa-brisa"
@@ -862,6 +863,8 @@ def _highlights(store: Store, base_url: str) -> list[str]:
     delayed = Shipment.objects.filter(store=store, external_id="live-f-1").first()
     if delayed:
         lines.append(f"delayed parcel  {base}/tracking/shipment/?q={delayed.tracking_number}")
+        page = tracking_path(delayed.order.public_id)
+        lines.append(f"shopper's view  {base_url}{page} (the tracking page of that order)")
     exception = Shipment.objects.filter(store=store, external_id="live-f-2").first()
     if exception:
         lines.append(f"exception       {base}/tracking/shipment/?q={exception.tracking_number}")
@@ -881,6 +884,8 @@ def _highlights(store: Store, base_url: str) -> list[str]:
             f"loyal customer  {base}/orders/order/?q={loyal['customer__email']}"
             f" ({loyal['n']} orders)"
         )
+    lines.append(f"watchlist       {base}/tracking/watchlist/ (late, stalled, exceptions; lanes)")
+    lines.append(f"order lookup    {base_url}/track")
     lines.append(f"event history   {base}/core/outboxevent/")
     lines.append(f"messages sent   {base}/messaging/message/?store__id__exact={store.pk}")
     lines.append(f"bounced/opt-out {base}/messaging/message/?status__exact=suppressed")
