@@ -16,10 +16,7 @@ from django.views.decorators.http import require_POST
 from aftersale.core.models import Store
 from aftersale.core.services import DomainError
 from aftersale.integrations.carriers import RECEIVERS, carrier_receive, carrier_verify
-
-
-def _error(status: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=status)
+from aftersale.integrations.views import error_response, receipt_response
 
 
 @csrf_exempt
@@ -27,18 +24,18 @@ def _error(status: int, detail: str) -> JsonResponse:
 def carrier_webhook(request: HttpRequest, provider: str, store_slug: str) -> JsonResponse:
     spec = RECEIVERS.get(provider)
     if spec is None:
-        return _error(404, f"no tracking provider {provider!r}")
+        return error_response(404, f"no tracking provider {provider!r}")
     store = Store.objects.filter(slug=store_slug).first()
     if store is None:
-        return _error(404, f"no store {store_slug!r}")
+        return error_response(404, f"no store {store_slug!r}")
     try:
         body = request.body
     except RequestDataTooBig:
-        return _error(413, "request body is over the limit")
+        return error_response(413, "request body is over the limit")
     if not carrier_verify(
         store=store, provider=provider, body=body, headers=request.headers, query=request.GET
     ):
-        return _error(401, spec.refusal)
+        return error_response(401, spec.refusal)
     try:
         receipt = carrier_receive(
             store=store,
@@ -51,11 +48,5 @@ def carrier_webhook(request: HttpRequest, provider: str, store_slug: str) -> Jso
             },
         )
     except DomainError as exc:
-        return _error(400, exc.message)
-    if receipt.outcome == "duplicate":
-        return JsonResponse({"detail": "already received"}, status=200)
-    assert receipt.payload is not None
-    return JsonResponse(
-        {"id": receipt.payload.public_id, "status": receipt.payload.status},
-        status=202 if receipt.outcome == "accepted" else 200,
-    )
+        return error_response(400, exc.message)
+    return receipt_response(receipt)

@@ -43,7 +43,7 @@ WOOCOMMERCE_HEADERS = (
 WOOCOMMERCE_PING = re.compile(rb"webhook_id=\d+")
 
 
-def _error(status: int, detail: str) -> JsonResponse:
+def error_response(status: int, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=status)
 
 
@@ -78,11 +78,11 @@ WOOCOMMERCE = Receiver(
 def _receive(request: HttpRequest, store_slug: str, spec: Receiver) -> JsonResponse:
     store = Store.objects.filter(slug=store_slug).first()
     if store is None:
-        return _error(404, f"no store {store_slug!r}")
+        return error_response(404, f"no store {store_slug!r}")
     try:
         body = request.body
     except RequestDataTooBig:
-        return _error(413, "request body is over the limit")
+        return error_response(413, "request body is over the limit")
     signature = request.headers.get(spec.signature_header)
     if (
         spec.platform == Platform.WOOCOMMERCE
@@ -91,10 +91,10 @@ def _receive(request: HttpRequest, store_slug: str, spec: Receiver) -> JsonRespo
     ):
         return JsonResponse({"detail": "pong"}, status=200)
     if not verify_base64_hmac(spec.store_secret(store), body, signature):
-        return _error(401, f"{spec.signature_header} is missing or does not match the body")
+        return error_response(401, f"{spec.signature_header} is missing or does not match the body")
     topic = request.headers.get(spec.topic_header, "").strip()
     if not topic:
-        return _error(400, f"{spec.topic_header} is missing")
+        return error_response(400, f"{spec.topic_header} is missing")
     try:
         receipt = inbound_receive(
             store=store,
@@ -109,7 +109,12 @@ def _receive(request: HttpRequest, store_slug: str, spec: Receiver) -> JsonRespo
             },
         )
     except DomainError as exc:
-        return _error(400, exc.message)
+        return error_response(400, exc.message)
+    return receipt_response(receipt)
+
+
+def receipt_response(receipt) -> JsonResponse:
+    """202 with the stored payload's id when it is new, 200 when it was a repeat."""
     if receipt.outcome == "duplicate":
         return JsonResponse({"detail": "already received"}, status=200)
     assert receipt.payload is not None

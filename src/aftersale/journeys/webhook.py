@@ -4,54 +4,22 @@ the webhooks app, which sits in the same layer."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 
+from aftersale.core.outbound import check_outbound_url
 from aftersale.core.services import DomainError
 from aftersale.core.signing import SIGNATURE_HEADER, sign_outbound
 
 RESPONSE_EXCERPT_BYTES = 500
 
 
-def _is_private(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return False  # unresolvable now; sending fails and is retried
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
-            return True
-    return False
-
-
 def check_url(url: str) -> str:
-    """HTTPS to a public address, unless the installation allows otherwise (tests, intranets)."""
-    parts = urlsplit(url)
-    allow_private = settings.AFTERSALE_WEBHOOK_ALLOW_PRIVATE
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
-        raise DomainError("the URL must be an absolute https:// address", field="url")
-    if parts.scheme != "https" and not (settings.DEBUG or allow_private):
-        raise DomainError("webhook URLs must use https://", field="url")
-    if parts.username or parts.password:
-        raise DomainError("put no credentials in the URL; check the signature instead", field="url")
-    if not allow_private and _is_private(parts.hostname):
-        raise DomainError("the URL points to a private or local address", field="url")
-    return url
+    return check_outbound_url(url)
 
 
 @dataclass(frozen=True)

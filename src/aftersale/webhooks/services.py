@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
-import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -19,6 +16,7 @@ from django.db.models import F
 
 from aftersale.core import clock
 from aftersale.core.models import OutboxEvent, Store, StoreAlert
+from aftersale.core.outbound import check_outbound_url
 from aftersale.core.services import DomainError, NotFound
 from aftersale.core.signing import SIGNATURE_HEADER, sign_outbound
 from aftersale.webhooks.models import (
@@ -39,40 +37,9 @@ RESPONSE_EXCERPT_BYTES = 2000
 # -- endpoints ------------------------------------------------------------------------------
 
 
-def _is_private(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return False  # unresolvable now; sending will fail and be retried
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
-            return True
-    return False
-
-
 def check_endpoint_url(url: str) -> str:
     """HTTPS to a public address, unless this installation allows otherwise (tests, intranets)."""
-    parts = urlsplit(url)
-    allow_private = settings.AFTERSALE_WEBHOOK_ALLOW_PRIVATE
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
-        raise DomainError("the URL must be an absolute https:// address", field="url")
-    if parts.scheme != "https" and not (settings.DEBUG or allow_private):
-        raise DomainError("webhook endpoints must use https://", field="url")
-    if parts.username or parts.password:
-        raise DomainError("put credentials in the signature secret, not the URL", field="url")
-    if not allow_private and _is_private(parts.hostname):
-        raise DomainError(
-            "the URL points to a private or local address, which is not allowed", field="url"
-        )
-    return url
+    return check_outbound_url(url)
 
 
 def check_event_types(event_types: list[str]) -> list[str]:
