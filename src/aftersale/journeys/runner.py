@@ -58,10 +58,7 @@ from aftersale.journeys.services import (
     discount_context,
     discount_issue,
     enrolment_finish,
-    event_already_happened,
-    next_local_time,
-    parse_duration,
-    recipient_zone,
+    next_step_row,
     schedule_step,
 )
 from aftersale.journeys.webhook import PostResult, post_signed
@@ -377,27 +374,7 @@ class _Tagging:
 def _next_step(
     enrolment: Enrolment, definition: Definition, step_id: str, now: dt.datetime
 ) -> ScheduledStep:
-    """The unsaved row services.schedule_step would create for `step_id` (never "end")."""
-    step = definition.step(step_id)
-    due, waiting_for, resumed_by = now, "", ""
-    if isinstance(step, WaitStep):
-        if step.duration:
-            due = now + parse_duration(step.duration)
-        elif step.until_time:
-            due = next_local_time(now, step.at_time, recipient_zone(enrolment))
-        else:
-            waiting_for = step.until_event or ""
-            due = now + parse_duration(step.timeout or "0m")
-            if event_already_happened(waiting_for, enrolment):
-                due, resumed_by = now, f"{waiting_for}: had already happened"
-    enrolment.current_step = step_id
-    return ScheduledStep(
-        enrolment=enrolment,
-        step_id=step_id,
-        due_at=due,
-        waiting_for=waiting_for,
-        resumed_by=resumed_by,
-    )
+    return next_step_row(enrolment=enrolment, definition=definition, step_id=step_id, now=now)
 
 
 def _unsubscribed(enrolments: list[Enrolment]) -> set[int]:

@@ -195,6 +195,17 @@ def schedule_step(
     if step_id == END:
         enrolment_finish(enrolment=enrolment, state=Enrolment.State.COMPLETED, reason="", now=now)
         return None
+    row = next_step_row(enrolment=enrolment, definition=definition, step_id=step_id, now=now)
+    row.save()
+    Enrolment.objects.filter(pk=enrolment.pk).update(current_step=step_id)
+    return row
+
+
+def next_step_row(
+    *, enrolment: Enrolment, definition: Definition, step_id: str, now: dt.datetime
+) -> ScheduledStep:
+    """The unsaved row that makes `step_id` (never "end") the enrolment's next step: due now, or
+    when its wait is over, or waiting for an event."""
     step = definition.step(step_id)
     due, waiting_for, resumed_by = now, "", ""
     if isinstance(step, WaitStep):
@@ -207,16 +218,14 @@ def schedule_step(
             due = now + parse_duration(step.timeout or "0m")
             if event_already_happened(waiting_for, enrolment):
                 due, resumed_by = now, f"{waiting_for}: had already happened"
-    row = ScheduledStep.objects.create(
+    enrolment.current_step = step_id
+    return ScheduledStep(
         enrolment=enrolment,
         step_id=step_id,
         due_at=due,
         waiting_for=waiting_for,
         resumed_by=resumed_by,
     )
-    enrolment.current_step = step_id
-    Enrolment.objects.filter(pk=enrolment.pk).update(current_step=step_id)
-    return row
 
 
 def enrolment_finish(*, enrolment: Enrolment, state: str, reason: str, now: dt.datetime) -> bool:
