@@ -106,3 +106,10 @@ def test_stores_are_kept_apart(store, other_store):
 
     assert Order.objects.filter(store=store).count() == 1
     assert Order.objects.get(store=other_store).currency == "BRL"
+
+
+def test_order_is_shown_with_one_hash_whatever_the_shop_sent():
+    from aftersale.orders.models import Order
+
+    assert str(Order(number="1001")) == "#1001"
+    assert str(Order(number="#1001")) == "#1001"

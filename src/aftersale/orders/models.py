@@ -85,7 +85,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.number}"
+        return self.number if self.number.startswith("#") else f"#{self.number}"
 
 
 class OrderLine(models.Model):
