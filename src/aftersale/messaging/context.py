@@ -34,6 +34,17 @@ def _babel(tag: str) -> Locale:
     return Locale.parse(tag)
 
 
+# Prices and dates repeat across a batch of messages; babel's formatting is the slow part.
+@lru_cache(maxsize=4096)
+def _money(amount: Decimal, currency: str, locale: Locale) -> str:
+    return format_money(amount, currency, locale)
+
+
+@lru_cache(maxsize=1024)
+def _long_date(value: dt.date, locale: Locale) -> str:
+    return format_date(value, format="long", locale=locale)
+
+
 class Formatter:
     def __init__(self, locale: str, time_zone: str):
         self.locale = locale
@@ -41,14 +52,14 @@ class Formatter:
         self.zone = _zone(time_zone)
 
     def money(self, amount: Decimal, currency: str) -> str:
-        return format_money(amount, currency, self.babel)
+        return _money(amount, currency, self.babel)
 
     def date(self, value: dt.date | dt.datetime | None) -> str:
         if value is None:
             return ""
         if isinstance(value, dt.datetime):
             value = value.astimezone(self.zone).date()
-        return format_date(value, format="long", locale=self.babel)
+        return _long_date(value, self.babel)
 
     def datetime(self, value: dt.datetime | None) -> str:
         if value is None:
