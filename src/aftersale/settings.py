@@ -118,6 +118,25 @@ def _database_config() -> dict:
 
 
 DATABASES = {"default": _database_config()}
+
+
+def _cache_config() -> dict:
+    """CACHE_URL: empty for a cache in each process's memory; redis://… (needs the redis package)
+    to share one between processes and machines."""
+    url = env_str("CACHE_URL", "")
+    if not url:
+        return {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "aftersale",
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        }
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured("CACHE_URL must be empty or a redis:// URL")
+
+
+CACHES = {"default": _cache_config()}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {

@@ -530,6 +530,7 @@ def _write(store: Store, shipment: Shipment, estimate: Estimate, reason: str) ->
             estimated_delivery_date=estimate.estimated_date,
             estimated_earliest=estimate.earliest,
             estimated_latest=estimate.latest,
+            updated_at=now,
         )
     return revision
 

@@ -9,23 +9,32 @@ that hold across processes) and the "report a problem" write.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import logging
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connections, router, transaction
+from django.db.models.expressions import RawSQL
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString
 from django.utils.translation import get_language, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 
 from aftersale.core import clock
 from aftersale.core.models import Store
+from aftersale.customers.models import Customer
 from aftersale.orders.models import Order, OrderLine
 from aftersale.tracking.models import (
     DeliveryEstimate,
@@ -37,6 +46,8 @@ from aftersale.tracking.models import (
     TrackingEvent,
     TrackLookupAttempt,
 )
+
+logger = logging.getLogger(__name__)
 
 S = ShipmentStatus
 LANGUAGES = ("en", "pt-br", "de")
@@ -682,26 +693,136 @@ def shipment_view(data: ShipmentData, number: int) -> ShipmentView:
     )
 
 
-def order_for_tracking(order_public_id: str) -> Order | None:
-    return (
-        Order.objects.select_related("store", "customer").filter(public_id=order_public_id).first()
+def _tracking_version_sql() -> str:
+    """SQL for one text that changes whenever something the page shows changes: the order's
+    shipments (count, newest id, latest `updated_at` and scan), their events, their issues (which
+    are open, when raised or resolved) and estimate revisions, and the order's lines. Correlated to
+    the outer order row; made of the models' table names and constants only, no input."""
+    order = f'"{Order._meta.db_table}"."id"'
+    of_order = f'"order_id" = {order}'
+    shipments = f'SELECT "id" FROM "{Shipment._meta.db_table}" WHERE {of_order}'  # noqa: S608
+    of_shipments = f'"shipment_id" IN ({shipments})'
+
+    def summary(model, where: str, *aggregates: str) -> str:
+        text = " || ':' || ".join(f"COALESCE(CAST({a} AS TEXT), '')" for a in aggregates)
+        return f'(SELECT {text} FROM "{model._meta.db_table}" WHERE {where})'  # noqa: S608
+
+    return " || '|' || ".join(
+        [
+            summary(
+                Shipment, of_order, "COUNT(*)", "MAX(id)", "MAX(updated_at)", "MAX(last_event_at)"
+            ),
+            summary(TrackingEvent, of_shipments, "COUNT(*)", "MAX(id)"),
+            summary(
+                ShipmentIssue,
+                of_shipments,
+                "COUNT(*)",
+                "MAX(id)",
+                "SUM(CASE WHEN resolved_at IS NULL THEN id END)",  # which ones are open
+                "MAX(detected_at)",
+                "MAX(resolved_at)",
+            ),
+            summary(DeliveryEstimate, of_shipments, "COUNT(*)", "MAX(id)"),
+            summary(
+                OrderLine,
+                of_order,
+                "COUNT(*)",
+                "MAX(id)",
+                "SUM(quantity)",
+                "SUM(LENGTH(title) + LENGTH(variant_title))",
+                "SUM(COALESCE(product_id, 0) + COALESCE(variant_id, 0))",
+            ),
+        ]
     )
+
+
+_TRACKING_VERSION_SQL = _tracking_version_sql()
+# What the page reads of the order, its store and customer (the key of the cached page hashes the
+# store's part, so a branding change shows at once).
+_STORE_PAGE_FIELDS = (
+    "name",
+    "logo_url",
+    "website_url",
+    "support_email",
+    "support_phone",
+    "brand_color",
+    "accent_color",
+)
+_PROBE_FIELDS = {
+    Order: ("id", "public_id", "number", "placed_at", "updated_at", "store_id", "customer_id"),
+    Store: ("id", "default_locale", "time_zone", *_STORE_PAGE_FIELDS),
+    Customer: ("id", "locale", "time_zone"),
+}
+_PROBE_PARAM = "\x00order public id\x00"
+
+
+@functools.cache
+def _order_probe_sql(alias: str) -> str:
+    """The SQL of `order_for_tracking`, compiled by the ORM once per database: compiling it
+    takes several times longer than running it."""
+    columns = [
+        *_PROBE_FIELDS[Order],
+        *(f"store__{name}" for name in _PROBE_FIELDS[Store]),
+        *(f"customer__{name}" for name in _PROBE_FIELDS[Customer]),
+    ]
+    query = (
+        Order.objects.using(alias)
+        .filter(public_id=_PROBE_PARAM)
+        .annotate(tracking_version=RawSQL(_TRACKING_VERSION_SQL, ()))  # noqa: S611 - no input
+        .order_by()
+        .values_list(*columns, "tracking_version")[:1]
+        .query
+    )
+    sql, params = query.sql_with_params()
+    if tuple(params) != (_PROBE_PARAM,):
+        raise RuntimeError(f"unexpected parameters {params!r}")
+    return sql
+
+
+def _aware(value):
+    """A datetime read with a plain cursor as the ORM would return it (SQLite gives naive UTC)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _instance(model, alias: str, values: dict):
+    """A model instance as the ORM builds it from a row: other fields load on first access."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(alias, names, [values[name] for name in names])
+
+
+def order_for_tracking(order_public_id: str) -> Order | None:
+    """The order with what its page needs of its store and customer, and its `tracking_version`
+    (see `_tracking_version_sql`): one query, all that serving the cached page takes."""
+    alias = router.db_for_read(Order)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_order_probe_sql(alias), [order_public_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = iter(row)
+    rows = {model: dict(zip(names, values, strict=False)) for model, names in _PROBE_FIELDS.items()}
+    rows[Order]["placed_at"] = _aware(rows[Order]["placed_at"])
+    rows[Order]["updated_at"] = _aware(rows[Order]["updated_at"])
+    order = _instance(Order, alias, rows[Order])
+    order.store = _instance(Store, alias, rows[Store])
+    customer = rows[Customer]
+    order.customer = _instance(Customer, alias, customer) if customer["id"] is not None else None
+    order.tracking_version = next(values)
+    return order
 
 
 def tracking_page(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> TrackingPage:
     """The page's bundle; call with the shopper's language and time zone active."""
     shipments = [shipment_view(d, i) for i, d in enumerate(shipments_for_page(order.pk), 1)]
     lines = [
-        LineView(
-            quantity=line.quantity,
-            title=line.title,
-            variant=line.variant_title,
-            image_url=(line.variant.image_url if line.variant else "")
-            or (line.product.image_url if line.product else ""),
+        LineView(quantity=quantity, title=title, variant=variant, image_url=image or fallback or "")
+        for quantity, title, variant, image, fallback in OrderLine.objects.filter(order_id=order.pk)
+        .order_by("id")
+        .values_list(
+            "quantity", "title", "variant_title", "variant__image_url", "product__image_url"
         )
-        for line in OrderLine.objects.filter(order_id=order.pk)
-        .select_related("variant", "product")
-        .only("quantity", "title", "variant_title", "variant__image_url", "product__image_url")
     ]
     return TrackingPage(
         order=order,
@@ -717,8 +838,143 @@ def tracking_page(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> Tr
         lines=lines,
         # Nothing shipped yet counts as "still moving": the first shipment will appear.
         refresh=not shipments or any(not s.final for s in shipments),
-        problem_kinds=[(k.value, str(label)) for k, label in PROBLEM_KINDS],
+        problem_kinds=problem_kinds(),
     )
+
+
+# -- the cached page ------------------------------------------------------------------------------
+
+# The page is the same for everyone who opens one order's link, so it is rendered once and kept in
+# the cache (in each process by default; shared between processes and machines with CACHE_URL)
+# under a key made from the data it shows: the order's `tracking_version`, read by the same query
+# as the order, its `updated_at`, the store's branding, the language and the time zone. A new scan,
+# issue or estimate makes a new key, so the page is never stale; the TTL bounds what the version
+# does not see (a product's image, a new release's templates) and the cache's size.
+#
+# Nothing of one request is ever cached: the report form is kept apart, rendered untouched once
+# with slots where its action and CSRF token go, and those are filled in per request; a form that
+# carries state (an error, the thank-you) is rendered whole.
+PAGE_CACHE_SECONDS = 600
+PAGE_CACHE_RELEASE = "1"  # bump when the page's templates or words change shape
+REPORT_FORM_SLOT = SafeString("<!-- aftersale:report-form -->")
+_ACTION_SLOT = "aftersale-slot-action"
+_CSRF_SLOT = "aftersale-slot-csrf"
+
+
+class PageHtml(NamedTuple):
+    """A rendered page, as cached (a plain tuple of strings, so any cache backend stores it)."""
+
+    before: str  # the page up to the report form
+    after: str  # and after it
+    parcels: tuple[tuple[str, int, str, str], ...]  # (public id, number, carrier, status label)
+    blank_form: tuple[str, str, str]  # the untouched form, cut at its action and CSRF token
+
+
+def page_cache_key(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> str | None:
+    """The cache key of the order's page; None for an order read without its version."""
+    version = getattr(order, "tracking_version", None)
+    if version is None:
+        return None
+    store = order.store
+    state = "\x1f".join(
+        [
+            PAGE_CACHE_RELEASE,
+            order.public_id,
+            zone.key,
+            order.number,
+            order.placed_at.isoformat(),
+            order.updated_at.isoformat(),
+            version,
+            *(getattr(store, name) for name in _STORE_PAGE_FIELDS),
+        ]
+    )
+    digest = hashlib.blake2b(state.encode(), digest_size=16).hexdigest()
+    return f"tracking:page:{order.pk}:{language}:{digest}"
+
+
+def _cache_get(key: str):
+    try:
+        return cache.get(key)
+    except Exception:  # a shared cache that is down must not take the page down with it
+        logger.warning("tracking page cache: get failed", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, value) -> None:
+    try:
+        cache.set(key, value, PAGE_CACHE_SECONDS)
+    except Exception:
+        logger.warning("tracking page cache: set failed", exc_info=True)
+
+
+def _report_form_context(parcels, **state) -> dict:
+    return {
+        "parcels": parcels,
+        "problem_kinds": problem_kinds(),
+        "form": {"kind": "", "message": "", "shipment": ""},
+        "form_error": "",
+        "reported": False,
+        **state,
+    }
+
+
+def tracking_page_html(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> PageHtml:
+    """The page, from the cache while the order's version holds, else rendered (five queries
+    more) and cached. Call with the shopper's language and time zone active, and with an order
+    from `order_for_tracking`."""
+    key = page_cache_key(order, language=language, zone=zone)
+    cached = _cache_get(key) if key else None
+    if cached is not None:
+        return PageHtml(*cached)
+    page = tracking_page(order, language=language, zone=zone)
+    html = render_to_string(
+        "tracking/page.html",
+        {
+            "lang": language,
+            "page": page,
+            "store": page.store,
+            "palette": page.palette,
+            "order": order,
+            "report_form": REPORT_FORM_SLOT,
+        },
+    )
+    before, slot, after = html.partition(REPORT_FORM_SLOT)
+    parcels = tuple((s.public_id, s.number, s.carrier, s.status_label) for s in page.shipments)
+    form = render_to_string(
+        "tracking/_report.html",
+        _report_form_context(parcels, action=_ACTION_SLOT, csrf_token=_CSRF_SLOT),
+    )
+    # The form's first slots are the real ones: they come before anything from the shop's data.
+    head, action, rest = form.partition(_ACTION_SLOT)
+    middle, csrf, tail = rest.partition(_CSRF_SLOT)
+    if not (slot and action and csrf):
+        raise RuntimeError("tracking/page.html or _report.html lost a slot")
+    parts = PageHtml(before, after, parcels, (head, middle, tail))
+    if key:
+        _cache_set(key, tuple(parts))
+    return parts
+
+
+def report_form_html(
+    page: PageHtml, request, *, form: dict | None = None, form_error: str = "", reported=False
+) -> str:
+    """The report form for this request: the untouched one from the page with this request's
+    action and CSRF token, or rendered whole when it has something to show. Call with the
+    shopper's language active."""
+    if form is None and not form_error and not reported:
+        head, middle, tail = page.blank_form
+        return f"{head}{escape(request.path)}{middle}{get_token(request)}{tail}"
+    state = {"form_error": form_error, "reported": reported, "action": request.path}
+    if form is not None:
+        state["form"] = form
+    return render_to_string(
+        "tracking/_report.html", _report_form_context(page.parcels, **state), request
+    )
+
+
+def problem_kinds() -> list[tuple[str, str]]:
+    """The report form's choices in the active language."""
+    return [(k.value, str(label)) for k, label in PROBLEM_KINDS]
 
 
 def parcel_for_tracking_number(tracking_number: str) -> ShipmentData | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
@@ -29,6 +29,10 @@ def _render(request, template, context, *, language, zone=None, status=200):
             {"lang": language, "palette": pages.palette(), **context},
             status=status,
         )
+    return _shopper_headers(response, language)
+
+
+def _shopper_headers(response, language: str):
     response["Content-Language"] = language
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
@@ -56,7 +60,7 @@ def tracking_page(request, token: str):
     zone = pages.page_zone(customer.time_zone if customer else "", order.store.time_zone)
 
     form_error = ""
-    form = {"kind": "", "message": "", "shipment": ""}
+    form = None  # what the shopper sent, shown again when it lacks a kind
     if request.method == "POST":
         form = {
             "kind": request.POST.get("kind", ""),
@@ -73,24 +77,21 @@ def tracking_page(request, token: str):
             return HttpResponseRedirect(f"{request.path}?reported=1#report")
         form_error = "kind"
 
+    # The page comes from the cache while the order's tracking data is unchanged; the report
+    # form is this request's own (its CSRF token, what was sent, the thank-you).
     with translation.override(language), timezone.override(zone):
-        page = pages.tracking_page(order, language=language, zone=zone)
-    return _render(
-        request,
-        "tracking/page.html",
-        {
-            "page": page,
-            "store": page.store,
-            "palette": page.palette,
-            "order": order,
-            "form": form,
-            "form_error": form_error,
-            "reported": request.GET.get("reported") == "1",
-        },
-        language=language,
-        zone=zone,
-        status=400 if form_error else 200,
+        page = pages.tracking_page_html(order, language=language, zone=zone)
+        report_form = pages.report_form_html(
+            page,
+            request,
+            form=form,
+            form_error=form_error,
+            reported=request.GET.get("reported") == "1",
+        )
+    response = HttpResponse(
+        page.before + report_form + page.after, status=400 if form_error else 200
     )
+    return _shopper_headers(response, language)
 
 
 def _client_ip(request) -> str:
