@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,33 @@ def subscribers_for(event_name: str) -> list[Subscriber]:
     return [s for s in _subscribers if s.matches(event_name)]
 
 
+# -- a memo per dispatch batch ----------------------------------------------------------------
+
+_batch = threading.local()
+
+
+def batch_memo(key: tuple, compute: Callable[[], object]):
+    """What `compute()` returns, computed once per dispatch batch for this key (a store's active
+    flows, its webhook endpoints …); computed every time outside a batch. The memo is emptied
+    when a subscriber fails (its savepoint may have rolled back what a value was read from), and
+    ends with the batch, so what other processes change is seen by the next batch."""
+    memo = getattr(_batch, "memo", None)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def batch_forget(prefix: tuple) -> None:
+    """Drop the running batch's memoised values whose key starts with `prefix` (after writing
+    what they were read from)."""
+    memo = getattr(_batch, "memo", None)
+    if memo:
+        for key in [k for k in memo if k[: len(prefix)] == prefix]:
+            del memo[key]
+
+
 def emit(*, store: Store, name: str, aggregate: str, payload: dict) -> OutboxEvent:
     """Record an event; call it inside the transaction that made the change."""
     return OutboxEvent.objects.create(store=store, name=name, aggregate=aggregate, payload=payload)
@@ -99,17 +127,21 @@ def dispatch_pending(*, batch_size: int = 200) -> int:
             HandledEvent.objects.filter(event__in=events).values_list("event_id", "handler")
         )
         blocked: set[tuple[int, str]] = set()
-        for event in events:
-            key = (event.store_id, event.aggregate)
-            if key in blocked:
-                continue
-            if event.next_attempt_at and event.next_attempt_at > now:
-                blocked.add(key)
-                continue
-            if _deliver(event, done_pairs, now):
-                completed += 1
-            else:
-                blocked.add(key)
+        _batch.memo = {}
+        try:
+            for event in events:
+                key = (event.store_id, event.aggregate)
+                if key in blocked:
+                    continue
+                if event.next_attempt_at and event.next_attempt_at > now:
+                    blocked.add(key)
+                    continue
+                if _deliver(event, done_pairs, now):
+                    completed += 1
+                else:
+                    blocked.add(key)
+        finally:
+            _batch.memo = None
     return completed
 
 
@@ -122,6 +154,8 @@ def _deliver(event: OutboxEvent, done_pairs: set[tuple[int, str]], now) -> bool:
                 sub.handler(event)
                 HandledEvent.objects.create(event=event, handler=sub.name)
         except Exception as exc:
+            if getattr(_batch, "memo", None):
+                _batch.memo.clear()
             _record_failure(event, sub, exc, now)
             return event.dispatched_at is not None  # parked events no longer block
     event.dispatched_at = now

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 
 from aftersale.core import clock
-from aftersale.core.events import emit
+from aftersale.core.events import batch_forget, batch_memo, emit
 from aftersale.core.models import OutboxEvent, Store
 from aftersale.core.services import Conflict, DomainError
 from aftersale.customers.models import Customer
@@ -292,6 +292,9 @@ def enrol(
     ).select_related("current_version")
     if only_flow is not None:
         flows = flows.filter(pk=only_flow.pk)
+    else:
+        # The store's flows for this event, read once per dispatch batch.
+        flows = batch_memo(("journeys.flows", store.pk, event_name), lambda qs=flows: list(qs))
     for flow in flows:
         version = flow.current_version
         assert version is not None
@@ -420,8 +423,11 @@ def handle_event(event: OutboxEvent) -> None:
     if getattr(settings, "AFTERSALE_JOURNEYS_BUILTIN_FLOWS", True):
         from aftersale.journeys.builtin import builtin_flows_missing, ensure_builtin_flows
 
-        if builtin_flows_missing(store):
+        key = ("journeys.builtin_missing", store.pk)
+        if batch_memo(key, lambda: builtin_flows_missing(store)):
             ensure_builtin_flows(store)
+            batch_forget(key)
+            batch_forget(("journeys.flows", store.pk))
     now = clock.now()
     for name in names:
         resume_waits(store=store, event_name=name, subject=subject, ref=event.public_id, now=now)

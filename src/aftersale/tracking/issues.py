@@ -300,6 +300,9 @@ def assess(
 # -- raising and resolving ------------------------------------------------------------------
 
 
+_UNKNOWN = object()
+
+
 def _latest_event(shipment: Shipment) -> TrackingEvent | None:
     return (
         TrackingEvent.objects.filter(shipment=shipment)
@@ -368,14 +371,18 @@ def shipment_issues_check(
     shipment: Shipment,
     kinds: Iterable[str] = ALL_KINDS,
     now: dt.datetime | None = None,
+    latest: TrackingEvent | object | None = _UNKNOWN,
 ) -> list[ShipmentIssue]:
     """Raise the issues that hold and are not open, resolve the open ones that no longer hold.
 
     Call it in the transaction that changed the shipment (ideally with the row locked). Also
-    keeps `last_event_at` at the newest scan. Returns the issues raised now."""
+    keeps `last_event_at` at the newest scan. Returns the issues raised now. A caller that has
+    just read the shipment's newest scan (by occurred_at, then id) passes it as `latest`."""
     now = now or clock.now()
     kinds = tuple(kinds)
-    latest = _latest_event(shipment)
+    if latest is _UNKNOWN:
+        latest = _latest_event(shipment)
+    assert latest is None or isinstance(latest, TrackingEvent)
     if latest is not None and (
         shipment.last_event_at is None or latest.occurred_at > shipment.last_event_at
     ):
@@ -390,13 +397,19 @@ def shipment_issues_check(
         store=store, shipment=shipment, latest=latest, now=now, kinds=kinds, open_kinds=open_kinds
     )
     raised: list[ShipmentIssue] = []
+    todo = [
+        (kind, detail, existing.get(kind))
+        for kind, detail in found.items()
+        if _needs_write(detail, existing.get(kind))
+    ]
+    if not todo:  # the usual scan: nothing to raise, resolve or reopen, no savepoint
+        return raised
     with transaction.atomic():
-        for kind, detail in found.items():
-            issue = existing.get(kind)
+        for kind, detail, issue in todo:
             if detail is None:
-                if issue is not None and issue.resolved_at is None:
-                    issue.resolved_at = now
-                    issue.save(update_fields=["resolved_at"])
+                assert issue is not None
+                issue.resolved_at = now
+                issue.save(update_fields=["resolved_at"])
                 continue
             if issue is None:
                 made = _raise(store, shipment, kind, detail, now)
@@ -408,10 +421,19 @@ def shipment_issues_check(
                 issue.detected_at = now
                 issue.detail = (detail or issue.detail)[:300]
                 issue.save(update_fields=["resolved_at", "detected_at", "detail"])
-            elif detail and detail != issue.detail and kind != Kind.LATE:
+            else:
                 issue.detail = detail[:300]
                 issue.save(update_fields=["detail"])
     return raised
+
+
+def _needs_write(detail: str | None, issue: ShipmentIssue | None) -> bool:
+    """Whether a kind's finding changes its issue row: raise, resolve, reopen or a new detail."""
+    if detail is None:
+        return issue is not None and issue.resolved_at is None
+    if issue is None or issue.resolved_at is not None:
+        return True
+    return bool(detail) and detail != issue.detail and issue.kind != Kind.LATE
 
 
 def issues_resolve(*, issues: QuerySet[ShipmentIssue], now: dt.datetime | None = None) -> int:

@@ -230,6 +230,32 @@ def event_fingerprint(event: TrackingEventIn) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+@dataclass
+class _Added:
+    """What storing a webhook's scans did: how many were new, whether the status moved, and the
+    shipment's newest scan (by its own time) for the issue check, when it is known."""
+
+    added: int = 0
+    status_changed: bool = False
+    latest: TrackingEvent | None = None
+    latest_known: bool = False
+
+
+# Columns read once per call: the fingerprints to skip repeats, the rest to derive the status and
+# to hand the newest scan to the issue check without asking again.
+_EVENT_COLUMNS = (
+    "id",
+    "fingerprint",
+    "occurred_at",
+    "status",
+    "mapped",
+    "reason",
+    "raw_status",
+    "raw_text",
+    "location",
+)
+
+
 def _add_events(
     store: Store, shipment: Shipment, events: list[TrackingEventIn], source: str | None = None
 ):
@@ -237,60 +263,97 @@ def _add_events(
 
     `source` names who reported them (a tracking provider); the shipment's source otherwise.
     """
+    result = _store_events(store, shipment, events, source)
+    return result.added, result.status_changed
+
+
+def _store_events(
+    store: Store, shipment: Shipment, events: list[TrackingEventIn], source: str | None = None
+) -> _Added:
+    """_add_events, also returning the newest scan. One SELECT reads the shipment's events (the
+    caller holds its row lock), so the status and the newest scan are derived in Python from
+    what was there plus what was added, in the same order the database would sort them."""
     if not events:
-        return 0, False
-    known = set(
-        TrackingEvent.objects.filter(shipment=shipment).values_list("fingerprint", flat=True)
-    )
+        return _Added()
+    rows = list(TrackingEvent.objects.filter(shipment=shipment).values_list(*_EVENT_COLUMNS))
+    known = {row[1] for row in rows}
     fresh: dict[str, TrackingEventIn] = {}
     for event in events:
         fp = event_fingerprint(event)
         if fp not in known:
             fresh.setdefault(fp, event)
-    TrackingEvent.objects.bulk_create(
-        [
-            TrackingEvent(
-                store=store,
-                shipment=shipment,
-                occurred_at=e.occurred_at,
-                status=e.status or "",
-                raw_status=e.raw_status,
-                raw_text=e.raw_text,
-                location=e.location,
-                reason=e.reason or "",
-                mapped=e.mapped,
-                source=source or shipment.source,
-                fingerprint=fp,
-            )
-            for fp, e in fresh.items()
-        ]
-    )
+    made = [
+        TrackingEvent(
+            store=store,
+            shipment=shipment,
+            occurred_at=e.occurred_at,
+            status=e.status or "",
+            raw_status=e.raw_status,
+            raw_text=e.raw_text,
+            location=e.location,
+            reason=e.reason or "",
+            mapped=e.mapped,
+            source=source or shipment.source,
+            fingerprint=fp,
+        )
+        for fp, e in fresh.items()
+    ]
+    TrackingEvent.objects.bulk_create(made)
     if not fresh:
-        return 0, False
-    return len(fresh), _derive_status(shipment)
+        return _Added()
+    # (id, occurred_at, status, mapped, row): new rows get ids after every existing one, in
+    # insertion order, whether or not the backend returned them.
+    top = max((row[0] for row in rows), default=0)
+    evidence = [(row[0], row[2], row[3], row[4], row) for row in rows]
+    evidence += [(top + 1 + i, e.occurred_at, e.status, e.mapped, e) for i, e in enumerate(made)]
+    newest = max(evidence, key=lambda ev: (ev[1], ev[0]))[4]
+    if not isinstance(newest, TrackingEvent):
+        pk, _fp, occurred_at, status, _mapped, reason, raw_status, raw_text, location = newest
+        newest = TrackingEvent(
+            id=pk,
+            shipment=shipment,
+            occurred_at=occurred_at,
+            status=status,
+            reason=reason,
+            raw_status=raw_status,
+            raw_text=raw_text,
+            location=location,
+        )
+    return _Added(
+        added=len(fresh),
+        status_changed=_derive_status(shipment, evidence),
+        latest=newest,
+        latest_known=True,
+    )
 
 
-def _derive_status(shipment: Shipment) -> bool:
+def _derive_status(shipment: Shipment, evidence: list[tuple] | None = None) -> bool:
     """Status from the evidence: the latest event by its own time; "delivered" is sticky.
 
     An event whose code had no mapping (kept as in transit) counts only when no mapped one does.
+    `evidence` is every event of the shipment as (id, occurred_at, status, mapped, …); read from
+    the database when not given.
     """
-    latest = (
-        TrackingEvent.objects.filter(shipment=shipment)
-        .exclude(status="")
-        .order_by("-mapped", "-occurred_at", "-id")
-        .first()
-    )
-    delivered = (
-        TrackingEvent.objects.filter(shipment=shipment, status=ShipmentStatus.DELIVERED)
-        .order_by("occurred_at")
-        .first()
+    if evidence is None:
+        evidence = list(
+            TrackingEvent.objects.filter(shipment=shipment).values_list(
+                "id", "occurred_at", "status", "mapped"
+            )
+        )
+    with_status = [ev for ev in evidence if ev[2] != ""]
+    # ORDER BY -mapped, -occurred_at, -id … first()
+    latest = max(with_status, key=lambda ev: (ev[3], ev[1], ev[0]), default=None)
+    # status = delivered ORDER BY occurred_at … first() (ties: any row, the time is the same)
+    delivered = min(
+        (ev for ev in with_status if ev[2] == ShipmentStatus.DELIVERED),
+        key=lambda ev: (ev[1], ev[0]),
+        default=None,
     )
     fields: list[str] = []
     if delivered is not None and shipment.delivered_at is None:
-        shipment.delivered_at = delivered.occurred_at
+        shipment.delivered_at = delivered[1]
         fields.append("delivered_at")
-    target = latest.status if latest else shipment.status
+    target = latest[2] if latest else shipment.status
     if delivered is not None and target not in AFTER_DELIVERED:
         target = ShipmentStatus.DELIVERED
     if target != shipment.status:
@@ -310,19 +373,19 @@ def tracking_events_add(
     """
     with transaction.atomic():
         shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment.pk)
-        added, status_changed = _add_events(store, shipment, events, source)
-        if added:
+        result = _store_events(store, shipment, events, source)
+        if result.added:
             estimate_revise(store=store, shipment=shipment, reason="new scan")
-        if status_changed:
+        if result.status_changed:
             emit(
                 store=store,
                 name="shipment.updated",
                 aggregate=order_aggregate(shipment.order),
                 payload={**shipment_payload(shipment), "changed": ["status"]},
             )
-        if added:
-            _check_issues(store, shipment)
-    return added
+        if result.added:
+            _check_issues(store, shipment, latest=result.latest, latest_known=result.latest_known)
+    return result.added
 
 
 def _sync_fulfillment(store: Store, order: Order) -> None:
@@ -356,8 +419,19 @@ def _sync_fulfillment(store: Store, order: Order) -> None:
         )
 
 
-def _check_issues(store: Store, shipment: Shipment) -> None:
-    """Raise or resolve the shipment's issues (late, exception …) in the caller's transaction."""
+def _check_issues(
+    store: Store,
+    shipment: Shipment,
+    *,
+    latest: TrackingEvent | None = None,
+    latest_known: bool = False,
+) -> None:
+    """Raise or resolve the shipment's issues (late, exception …) in the caller's transaction.
+
+    `latest` is the shipment's newest scan when the caller has it (`latest_known`)."""
     from aftersale.tracking.issues import shipment_issues_check  # issues.py builds on this module
 
-    shipment_issues_check(store=store, shipment=shipment)
+    if latest_known:
+        shipment_issues_check(store=store, shipment=shipment, latest=latest)
+    else:
+        shipment_issues_check(store=store, shipment=shipment)

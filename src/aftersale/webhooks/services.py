@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 
 from aftersale.core import clock
+from aftersale.core.events import batch_memo
 from aftersale.core.models import OutboxEvent, Store, StoreAlert
 from aftersale.core.outbound import check_outbound_url
 from aftersale.core.services import DomainError, NotFound
@@ -128,7 +129,12 @@ def endpoint_enable(*, store: Store, endpoint: WebhookEndpoint) -> int:
 def fan_out(event: OutboxEvent) -> int:
     """One delivery per interested active endpoint; runs inside the dispatcher's savepoint."""
     created = 0
-    for endpoint in WebhookEndpoint.objects.filter(store_id=event.store_id, active=True):
+    # Read once per dispatch batch and store (most stores have none).
+    endpoints = batch_memo(
+        ("webhooks.endpoints", event.store_id),
+        lambda: list(WebhookEndpoint.objects.filter(store_id=event.store_id, active=True)),
+    )
+    for endpoint in endpoints:
         if not endpoint.wants(event.name):
             continue
         delivery, made = WebhookDelivery.objects.get_or_create(
