@@ -113,3 +113,26 @@ def test_order_is_shown_with_one_hash_whatever_the_shop_sent():
 
     assert str(Order(number="1001")) == "#1001"
     assert str(Order(number="#1001")) == "#1001"
+
+
+@pytest.mark.django_db
+def test_changing_only_the_lines_moves_the_orders_updated_at(store):
+    import time_machine
+
+    from aftersale.orders.schemas import OrderIn
+    from aftersale.orders.services import order_upsert
+
+    data = {
+        "external_id": "L-1",
+        "placed_at": "2026-11-20T10:00:00Z",
+        "lines": [{"external_id": "1", "title": "Mug", "unit_price": "10", "quantity": 1}],
+    }
+    with time_machine.travel("2026-11-21T10:00:00Z", tick=False):
+        first = order_upsert(store=store, data=OrderIn(**data)).order
+    data["lines"][0]["title"] = "Trail Mug"  # a line edit that leaves the totals as they were
+    with time_machine.travel("2026-11-22T10:00:00Z", tick=False):
+        result = order_upsert(store=store, data=OrderIn(**data))
+
+    assert result.changed == ("lines",)
+    result.order.refresh_from_db()
+    assert result.order.updated_at > first.updated_at

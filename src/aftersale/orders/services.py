@@ -204,6 +204,9 @@ def _order_upsert_locked(store: Store, data: OrderIn) -> UpsertResult:
         order.save()
     if _sync_lines(store, order, data.lines, currency, created=created):
         changed.append("lines")
+        if not created and not ({"lines"} ^ set(changed)):
+            # Only the lines moved: the order's own row still says when it last changed.
+            order.save(update_fields=["updated_at"])
 
     if created:
         emit(
