@@ -177,6 +177,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = AFTERSALE_MAX_BODY_BYTES
 # Raw inbound webhook payloads older than this are deleted by a periodic job.
 AFTERSALE_INBOUND_RETENTION_DAYS = env_int("AFTERSALE_INBOUND_RETENTION_DAYS", 30)
 # Tracking providers' webhook secrets per store, JSON: {"<store slug>": {"easypost": "…", …}}.
+# Days without a carrier scan before a parcel counts as stalled, per carrier code (JSON).
+AFTERSALE_STALLED_DAYS = env_str("AFTERSALE_STALLED_DAYS", "")
 AFTERSALE_CARRIER_WEBHOOK_SECRETS = json.loads(
     env_str("AFTERSALE_CARRIER_WEBHOOK_SECRETS", "") or "{}"
 )

@@ -239,3 +239,31 @@ def test_a_form_with_an_error_keeps_what_was_sent_and_the_page_stays_cached(stor
     # The next plain view has a blank form again.
     assert "Please choose what went wrong." not in view(path)
     assert "Still" not in view(path)
+
+
+def test_pages_are_shared_through_redis_when_configured(store, settings):
+    """CACHE_URL=redis://… makes every process and machine serve the same cached page."""
+    import redis
+
+    from aftersale.settings import _cache_config
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis server on 127.0.0.1:6379")
+    with mock.patch.dict("os.environ", {"CACHE_URL": url}):
+        settings.CACHES = {"default": _cache_config()}
+    from django.core.cache import caches
+
+    caches["default"].clear()
+    order = make_order(store, locale="en", time_zone="Europe/Lisbon")
+    two_shipments(order)
+
+    first = view(page_path(order))
+    keys = redis.Redis.from_url(url).keys("*")
+    second = view(page_path(order))
+
+    assert keys, "the rendered page was not stored in Redis"
+    assert without_csrf(first) == without_csrf(second)
+    caches["default"].clear()
