@@ -157,3 +157,26 @@ def test_demo_stores_start_with_the_built_in_flows(seeded):
 
     assert len(keys) >= 10
     assert Flow.objects.filter(store__slug=SECOND_STORE_SLUG).count() == len(keys)
+
+
+def test_demo_flows_have_results_with_a_holdout(seeded):
+    from aftersale.journeys.models import Enrolment, Flow, ScheduledStep
+    from aftersale.journeys.results import default_period, flow_results
+    from aftersale.messaging.models import Message
+
+    demo = Store.objects.get(slug=DEMO_STORE_SLUG)
+    review = Flow.objects.get(store=demo, key="review-request")
+    enrolments = Enrolment.objects.filter(flow=review)
+
+    assert review.current_version.number == 2  # the merchant tests against a holdout
+    assert enrolments.filter(branch="holdout").exists()
+    assert enrolments.filter(branch="A").count() > enrolments.filter(branch="holdout").count()
+    assert not Message.objects.filter(
+        idempotency_key__in=[f"flow:{e.public_id}:ask" for e in enrolments.filter(branch="holdout")]
+    ).exists()
+    # Requests still to come are waiting as steps the engine will run.
+    assert ScheduledStep.objects.filter(enrolment__flow=review, status="pending").exists()
+    results = flow_results(flow=review, period=default_period())
+    assert results.entered > 0
+    assert results.sent > 0
+    assert results.holdout is not None

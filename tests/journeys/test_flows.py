@@ -271,7 +271,16 @@ def test_a_store_with_flows_can_be_deleted(store):
     from aftersale.journeys.builtin import ensure_builtin_flows
     from aftersale.journeys.models import Flow, FlowVersion
 
-    ensure_builtin_flows(store)
+    flows = ensure_builtin_flows(store)
+    from aftersale.journeys.models import Enrolment
+
+    Enrolment.objects.create(
+        store=store,
+        flow=flows[0],
+        version=flows[0].current_version,
+        subject_ref="ord_x",
+        enrolled_at="2026-11-20T10:00:00Z",
+    )
     store.delete()
 
     assert not Store.objects.filter(pk=store.pk).exists()

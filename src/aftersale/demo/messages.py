@@ -14,6 +14,8 @@ from django.db.models import F
 
 from aftersale.core.models import Store
 from aftersale.customers.models import Customer
+from aftersale.journeys.models import Enrolment, Flow, ScheduledStep, StepRun
+from aftersale.journeys.services import flow_update
 from aftersale.messaging.kinds import get_kind
 from aftersale.messaging.locales import normalize_locale
 from aftersale.messaging.message_templates import ensure_store_templates, resolve_template
@@ -32,6 +34,48 @@ from aftersale.orders.models import Order
 from aftersale.tracking.models import Shipment
 
 HISTORY_DAYS = 90
+
+# Which built-in flow sends each kind: (flow key, its send step, the steps before it).
+FLOW_OF_KIND = {
+    "order_confirmation": ("order-confirmation", "confirm", ()),
+    "shipping_confirmation": ("shipping-confirmation", "shipped", ()),
+    "delivered": ("delivered-thank-you", "delivered", ()),
+    "thank_you": ("delivered-thank-you", "thank-you", ("wait-1d",)),
+    "feedback_request": ("feedback-request", "ask", ("wait-3d", "morning")),
+    "review_request": ("review-request", "ask", ("wait-7d", "open-return", "morning")),
+    "exclusive_offer": ("exclusive-offer", "offer", ("code",)),
+}
+# What the engine records for the steps before a send.
+STEP_OUTCOMES = {"open-return": "else", "code": "issued"}
+# How long after the trigger each flow sends.
+FLOW_DELAY = {
+    "feedback-request": timedelta(days=3),
+    "review-request": timedelta(days=7),
+}
+
+
+def _with_holdout(store: Store, flow: Flow) -> Flow:
+    """The demo merchant tests the review request against a 10% holdout (a second version)."""
+    definition = dict(flow.current_version.definition)
+    if any(step.get("type") == "random_split" for step in definition["steps"]):
+        return flow
+    steps = []
+    for step in definition["steps"]:
+        if step.get("id") == "open-return":
+            step = {**step, "else": "ab"}
+        steps.append(step)
+        if step.get("id") == "open-return":
+            steps.append(
+                {
+                    "id": "ab",
+                    "type": "random_split",
+                    "branches": [
+                        {"name": "A", "percent": 90, "next": "morning"},
+                        {"name": "holdout", "percent": 10, "holdout": True},
+                    ],
+                }
+            )
+    return flow_update(store=store, flow=flow, definition={**definition, "steps": steps})
 
 
 def seed_message_history(store: Store, rng: random.Random, now: datetime) -> dict[str, int]:
@@ -113,6 +157,9 @@ class _History:
                     )
                 if shipment.delivered_at:
                     self._add(order, shipment, "delivered", shipment.delivered_at, address)
+                    self._add(
+                        order, None, "thank_you", shipment.delivered_at + timedelta(days=1), address
+                    )
                     feedback = shipment.delivered_at + timedelta(days=3)
                     self._add(
                         order,
@@ -147,7 +194,114 @@ class _History:
                 address=bounced.email,
                 defaults={"reason": "hard_bounce", "detail": "550 5.1.1 mailbox unavailable"},
             )
+        self._enrol()
         self._write()
+
+    def _enrol(self) -> None:
+        """Each message was sent by a built-in flow: give it the enrolment and step history the
+        engine would have written, so the flows' results have three months to show."""
+        flows = {f.key: f for f in Flow.objects.filter(store=self.store)}
+        review = flows.get("review-request")
+        if review is not None:
+            review = _with_holdout(self.store, review)
+            flows["review-request"] = review
+        enrolments, runs, scheduled = [], [], []
+        by_subject: dict[tuple[str, str], Enrolment] = {}
+        linked: set[str] = set()
+        for message in list(self.messages):
+            spec = FLOW_OF_KIND.get(message.kind)
+            if spec is None or spec[0] not in flows:
+                continue
+            key, send_step, before = spec
+            flow = flows[key]
+            subject = message.shipment if key == "shipping-confirmation" else message.order
+            enrolled = message.due_at - FLOW_DELAY.get(key, timedelta(0))
+            branch = ""
+            steps = list(before)
+            if key == "review-request":
+                branch = "holdout" if self.rng.random() < 0.10 else "A"
+                steps.append("ab")
+            enrolment = by_subject.get((key, subject.public_id))
+            if enrolment is None:
+                enrolment = Enrolment(
+                    store=self.store,
+                    flow=flow,
+                    version_id=flow.current_version_id,
+                    customer=message.customer,
+                    order=message.order,
+                    shipment=message.shipment,
+                    subject_ref=subject.public_id,
+                    branch=branch,
+                    enrolled_at=enrolled,
+                )
+                by_subject[(key, subject.public_id)] = enrolment
+                enrolments.append(enrolment)
+            else:
+                enrolled = enrolment.finished_at or enrolled  # a later step of the same flow
+            holdout = branch == "holdout"
+            pending = message.due_at > self.now and not holdout
+            if pending:
+                enrolment.finished_at = None
+                # Still to come: the engine sends it when the step is due (the message exists
+                # under the step's key, so it is not made twice).
+                enrolment.state, enrolment.current_step = Enrolment.State.ACTIVE, send_step
+                scheduled.append(
+                    ScheduledStep(enrolment=enrolment, step_id=send_step, due_at=message.due_at)
+                )
+            else:
+                enrolment.state = Enrolment.State.COMPLETED
+                enrolment.current_step = "ab" if holdout else send_step
+                enrolment.finished_at = enrolled if holdout else message.due_at
+            for step in steps:
+                outcome = STEP_OUTCOMES.get(step, "waited")
+                if step == "ab":
+                    outcome = "holdout" if holdout else "branch:A"
+                runs.append(
+                    StepRun(
+                        store=self.store,
+                        flow=flow,
+                        enrolment=enrolment,
+                        step_id=step,
+                        outcome=outcome,
+                        detail=branch if step == "ab" else "",
+                        at=enrolled,
+                    )
+                )
+            if holdout:
+                self.messages.remove(message)
+                self.counts[message.status] -= 1
+                continue
+            step_key = f"flow:{enrolment.public_id}:{send_step}"
+            if step_key in linked:
+                continue  # a second parcel of the same order: the flow sent once
+            linked.add(step_key)
+            if not pending:
+                suppressed = message.status == Message.Status.SUPPRESSED
+                runs.append(
+                    StepRun(
+                        store=self.store,
+                        flow=flow,
+                        enrolment=enrolment,
+                        step_id=send_step,
+                        outcome="suppressed" if suppressed else "queued",
+                        detail=message.kind,
+                        at=message.due_at,
+                    )
+                )
+            message.idempotency_key = step_key
+            message.origin = f"flow:{flow.public_id}:{send_step}"
+        existing = set(
+            Enrolment.objects.filter(store=self.store).values_list("flow_id", "subject_ref")
+        )
+        fresh = [e for e in enrolments if (e.flow_id, e.subject_ref) not in existing]
+        unique: dict[tuple[int, str], Enrolment] = {}
+        for e in fresh:
+            unique.setdefault((e.flow_id, e.subject_ref), e)
+        Enrolment.objects.bulk_create(unique.values(), batch_size=500)
+        kept = {id(e) for e in unique.values()}
+        StepRun.objects.bulk_create([r for r in runs if id(r.enrolment) in kept], batch_size=1000)
+        ScheduledStep.objects.bulk_create([s for s in scheduled if id(s.enrolment) in kept])
+        self.counts["enrolments"] = len(kept)
 
     def _subject(self, message: Message) -> str:
         key = (message.kind, message.locale)

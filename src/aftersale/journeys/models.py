@@ -84,7 +84,7 @@ class Enrolment(models.Model):
     public_id = PublicIdField("enr")
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="enrolments")
-    version = models.ForeignKey(FlowVersion, on_delete=models.PROTECT, related_name="enrolments")
+    version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="enrolments")
     customer = models.ForeignKey(
         Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
