@@ -536,3 +536,45 @@ def test_api_refuses_an_unknown_reason(api, make_shipment):
 
     assert response.status_code == 422
     assert TrackingEvent.objects.count() == 0
+
+
+def test_store_secret_from_the_back_office_is_used(post, settings, store):
+    settings.AFTERSALE_CARRIER_WEBHOOK_SECRETS = {}
+    store.carrier_webhook_secrets = {"generic": SECRETS["generic"]}
+    store.save()
+    body = {"tracking_number": "ZZ1", "events": []}
+
+    assert post("generic", body).status_code in (200, 202)
+    settings.AFTERSALE_CARRIER_WEBHOOK_SECRETS = {}
+    store.carrier_webhook_secrets = {}
+    store.save()
+    assert post("generic", {"tracking_number": "ZZ2", "events": []}).status_code == 401
+
+
+def test_carrier_estimate_is_used_while_history_is_thin(post, shared_data, make_shipment):
+    from aftersale.tracking.models import DeliveryEstimate
+
+    import time_machine
+
+    shipment = make_shipment("1", carrier="FedEx")
+    post("easypost", recorded(shared_data, "easypost_tracker_updated.json"))
+
+    with time_machine.travel("2024-08-02T20:00:00Z", tick=False):  # when EasyPost sent it
+        process_all()
+
+    latest = DeliveryEstimate.objects.filter(shipment=shipment).order_by("-id").first()
+    assert latest is not None
+    assert latest.source == "carrier"
+    assert latest.estimated_date.isoformat() == "2024-08-05"
+
+
+def test_admin_replay_processes_a_carrier_payload_again(post, shared_data, make_shipment):
+    from aftersale.integrations.services import inbound_process
+
+    post("easypost", recorded(shared_data, "easypost_tracker_updated.json"))
+    assert process_all() == ["waiting"]  # no shipment with that number yet
+    shipment = make_shipment("1", carrier="FedEx")
+    payload = InboundPayload.objects.get()
+
+    assert inbound_process(payload_id=payload.pk, force=True) == "processed"
+    assert TrackingEvent.objects.filter(shipment=shipment).count() > 0

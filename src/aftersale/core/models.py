@@ -45,6 +45,9 @@ class Store(models.Model):
     # Inbound webhook secrets (Shopify app secret, WooCommerce webhook secret)
     shopify_webhook_secret = models.CharField(max_length=200, blank=True, default="")
     woocommerce_webhook_secret = models.CharField(max_length=200, blank=True, default="")
+    # Tracking providers' webhook secrets: {"easypost": "…", "aftership": "…", "shippo": "…",
+    # "karrio": "…", "generic": "…"}.
+    carrier_webhook_secrets = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

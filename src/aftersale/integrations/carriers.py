@@ -55,8 +55,11 @@ PERMANENT_ERRORS = (DomainError, ValueError, KeyError, TypeError, AttributeError
 
 
 def carrier_secret(store: Store, provider: str) -> str:
-    secrets = getattr(settings, "AFTERSALE_CARRIER_WEBHOOK_SECRETS", {}) or {}
-    value = (secrets.get(store.slug) or {}).get(provider, "")
+    """The store's secret for the provider (back office), else the installation's setting."""
+    value = (store.carrier_webhook_secrets or {}).get(provider, "")
+    if not value:
+        secrets = getattr(settings, "AFTERSALE_CARRIER_WEBHOOK_SECRETS", {}) or {}
+        value = (secrets.get(store.slug) or {}).get(provider, "")
     return value if isinstance(value, str) else ""
 
 
@@ -327,6 +330,7 @@ def carrier_process(*, payload_id: int, force: bool = False) -> str:
                             shipment=shipment,
                             events=events,
                             source=payload.platform,
+                            carrier_estimate=update.estimated_delivery,
                         )
                     payload.status = Status.PROCESSED
             payload.attempts += 1

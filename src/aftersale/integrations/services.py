@@ -217,6 +217,11 @@ def inbound_process(*, payload_id: int, force: bool = False) -> str:
     NotReadyYet (status "waiting") or an unexpected error (status "failed") so that the worker
     retries; a permanent error marks the payload failed and returns.
     """
+    from aftersale.integrations.carriers import RECEIVERS, carrier_process  # builds on this module
+
+    platform = InboundPayload.objects.filter(pk=payload_id).values_list("platform", flat=True)
+    if platform.first() in RECEIVERS:  # a tracking provider's payload (replayed from the admin)
+        return carrier_process(payload_id=payload_id, force=force)
     try:
         with transaction.atomic():
             payload = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -365,7 +366,12 @@ def _derive_status(shipment: Shipment, evidence: list[tuple] | None = None) -> b
 
 
 def tracking_events_add(
-    *, store: Store, shipment: Shipment, events: list[TrackingEventIn], source: str | None = None
+    *,
+    store: Store,
+    shipment: Shipment,
+    events: list[TrackingEventIn],
+    source: str | None = None,
+    carrier_estimate: date | None = None,
 ) -> int:
     """Add carrier scans to a shipment; emits shipment.updated when its status moves.
 
@@ -375,7 +381,12 @@ def tracking_events_add(
         shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment.pk)
         result = _store_events(store, shipment, events, source)
         if result.added:
-            estimate_revise(store=store, shipment=shipment, reason="new scan")
+            estimate_revise(
+                store=store,
+                shipment=shipment,
+                reason="new scan",
+                carrier_estimate=carrier_estimate,
+            )
         if result.status_changed:
             emit(
                 store=store,
