@@ -646,7 +646,7 @@ def shipment_view(data: ShipmentData, number: int) -> ShipmentView:
         "total": len(STEPS),
         "label": steps[step].label,
     }
-    if tone != "ok":
+    if tone != "ok" and status_label != steps[step].label:
         progress = f"{progress} ({status_label})"
 
     estimate = estimate_label = original = delivered = ""
@@ -855,7 +855,7 @@ def tracking_page(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> Tr
 # with slots where its action and CSRF token go, and those are filled in per request; a form that
 # carries state (an error, the thank-you) is rendered whole.
 PAGE_CACHE_SECONDS = 600
-PAGE_CACHE_RELEASE = "1"  # bump when the page's templates or words change shape
+PAGE_CACHE_RELEASE = "2"  # bump when the page's templates or words change shape
 REPORT_FORM_SLOT = SafeString("<!-- aftersale:report-form -->")
 _ACTION_SLOT = "aftersale-slot-action"
 _CSRF_SLOT = "aftersale-slot-csrf"
