@@ -180,3 +180,17 @@ def test_demo_flows_have_results_with_a_holdout(seeded):
     assert results.entered > 0
     assert results.sent > 0
     assert results.holdout is not None
+
+
+def test_demo_product_images_are_served(seeded):
+    from aftersale.catalog.models import Product
+
+    urls = set(
+        Product.objects.filter(store__slug=DEMO_STORE_SLUG).values_list("image_url", flat=True)
+    )
+    assert urls
+    for url in urls:
+        assert url.startswith("http://127.0.0.1:8000/static/catalog/placeholders/")
+        response = Client().get(url.removeprefix("http://127.0.0.1:8000"))
+        assert response.status_code == 200, url
+        assert b"<svg" in b"".join(response.streaming_content)

@@ -8,13 +8,16 @@ real services afterwards, so the event history and webhooks have something to sh
 from __future__ import annotations
 
 import random
+import re
 import string
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
@@ -241,6 +244,14 @@ def seed_demo(
     return info
 
 
+def _placeholder_image(category: str) -> str:
+    """A drawing of the category (catalog/static/catalog/placeholders/), as an absolute URL so it
+    shows in emails too."""
+    ascii_name = unicodedata.normalize("NFKD", category).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return f"{settings.PUBLIC_BASE_URL}/static/catalog/placeholders/{slug}.svg"
+
+
 class _StoreBuilder:
     def __init__(self, spec: StoreSpec, rng: random.Random, now: datetime, progress: bool):
         self.spec = spec
@@ -291,7 +302,7 @@ class _StoreBuilder:
                     vendor=self.spec.name,
                     category=category,
                     tags=sorted({category.lower(), adjective.lower()}),
-                    image_url=f"/static/demo/{handle}.jpg",
+                    image_url=_placeholder_image(category),
                     final_sale=rng.random() < 0.08,
                 )
                 products.append(product)
