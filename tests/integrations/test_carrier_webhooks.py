@@ -552,9 +552,9 @@ def test_store_secret_from_the_back_office_is_used(post, settings, store):
 
 
 def test_carrier_estimate_is_used_while_history_is_thin(post, shared_data, make_shipment):
-    from aftersale.tracking.models import DeliveryEstimate
-
     import time_machine
+
+    from aftersale.tracking.models import DeliveryEstimate
 
     shipment = make_shipment("1", carrier="FedEx")
     post("easypost", recorded(shared_data, "easypost_tracker_updated.json"))
