@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from email import message_from_bytes
@@ -55,6 +56,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# aiosmtpd logs every SMTP command at INFO from its own thread, after pytest may have closed the
+# stream it captured; keep it to warnings.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class SmtpServer:
