@@ -627,3 +627,19 @@ def test_overview_lists_only_the_users_flows(scenario, member, other_store, outs
 @pytest.fixture
 def outsider_flow(other_store):
     return flow(other_store, THANKS_OFFER, key="theirs", name="Theirs")
+
+
+def test_the_date_range_is_in_the_stores_days(store, member, time_machine):
+    """Acme is in Berlin: 23:30 UTC on the 9th is already the 10th there."""
+    time_machine.move_to(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC), tick=False)
+    from aftersale.journeys.builtin import ensure_builtin_flows
+
+    flow_ = next(f for f in ensure_builtin_flows(store) if f.key == "order-confirmation")
+    enrol(flow_, shopper(store, "late"), at=dt.datetime(2026, 11, 9, 23, 30, tzinfo=dt.UTC))
+
+    on_the_9th = member.get(results_url(flow_), {"start": "2026-11-09", "end": "2026-11-09"})
+    on_the_10th = member.get(results_url(flow_), {"start": "2026-11-10", "end": "2026-11-10"})
+
+    assert on_the_9th.context["results"].entered == 0
+    assert on_the_10th.context["results"].entered == 1
+    assert on_the_10th.context["time_zone"] == "Europe/Berlin"

@@ -8,6 +8,7 @@ time zone (the one the admin shows every time in); they select enrolments by `en
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
@@ -47,11 +48,11 @@ class RangeForm(forms.Form):
         return data
 
 
-def _period(request) -> tuple[RangeForm, selectors.Period, dt.date, dt.date]:
-    """The period the GET form asks for; the default (or an invalid form) is the last 90 days."""
+def _period(request, zone) -> tuple[RangeForm, selectors.Period, dt.date, dt.date]:
+    """The period the GET form asks for, in days of the store's time zone; the default (or an
+    invalid form) is the last 90 days."""
     form = RangeForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    zone = timezone.get_current_timezone()
     today = timezone.localdate(clock.now(), zone)
     end_day = data.get("end") or today
     start_day = data.get("start") or end_day - dt.timedelta(days=selectors.DEFAULT_RANGE_DAYS - 1)
@@ -90,7 +91,8 @@ def flow_results(request, public_id: str):
         public_id=public_id,
         store__in=stores_for_user(request.user),
     )
-    form, period, start_day, end_day = _period(request)
+    zone = ZoneInfo(flow.store.time_zone)
+    form, period, start_day, end_day = _period(request, zone)
     found = selectors.flow_results(flow=flow, period=period)
     locale = _locale()
 
@@ -136,7 +138,7 @@ def flow_results(request, public_id: str):
             "period": period,
             "start_day": start_day,
             "end_day": end_day,
-            "time_zone": timezone.get_current_timezone_name(),
+            "time_zone": flow.store.time_zone,
             "sent": found.sent,
             "conversions": conversions,
             "conversion_rate": _pct(conversions.orders / found.sent if found.sent else None),
@@ -151,7 +153,10 @@ def flow_results(request, public_id: str):
 @staff_member_required
 @require_GET
 def flows_overview(request):
-    form, period, start_day, end_day = _period(request)
+    stores = list(stores_for_user(request.user)[:2])
+    # One store: its days; several: UTC days, said on the page.
+    zone_name = stores[0].time_zone if len(stores) == 1 else "UTC"
+    form, period, start_day, end_day = _period(request, ZoneInfo(zone_name))
     flows = Flow.objects.filter(store__in=stores_for_user(request.user)).order_by(
         "store__name", "name", "id"
     )
@@ -173,7 +178,7 @@ def flows_overview(request):
             "period": period,
             "start_day": start_day,
             "end_day": end_day,
-            "time_zone": timezone.get_current_timezone_name(),
+            "time_zone": zone_name,
             "rows": rows,
             "query": request.GET.urlencode(),
         },
