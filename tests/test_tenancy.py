@@ -159,3 +159,12 @@ def test_admin_store_filter_names_only_the_users_stores(store, other_store, djan
     assert other_store.name not in page
     shown = client.get(f"/admin/orders/order/?store__id__exact={other_store.pk}")
     assert other_store.name not in shown.content.decode()
+
+
+@pytest.mark.django_db
+def test_back_office_home_links_the_operations_pages(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+
+    for url in ("/admin/tracking/watchlist/", "/admin/tracking/watchlist/lanes/", "/admin/flows/"):
+        assert f'href="{url}"' in page
+        assert admin_client.get(url).status_code == 200
