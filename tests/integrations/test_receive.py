@@ -47,8 +47,9 @@ def test_signed_order_is_stored_raw_and_queued(post_shopify, raw_payload, shop):
         "d3Jvbmc=",  # base64 of "wrong"
         "",  # present but empty
         UNSIGNED,
+        "d3Jvbmc=é",  # not even ASCII
     ],
-    ids=["wrong", "empty", "missing"],
+    ids=["wrong", "empty", "missing", "non-ascii"],
 )
 def test_bad_or_missing_signature_is_401_and_stores_nothing(post_shopify, raw_payload, signature):
     response = post_shopify(

@@ -19,7 +19,11 @@ def hmac_sha256_base64(secret: str, body: bytes) -> str:
 def verify_base64_hmac(secret: str, body: bytes, received: str | None) -> bool:
     if not secret or not received:
         return False
-    return hmac.compare_digest(hmac_sha256_base64(secret, body), received.strip())
+    # Bytes, not str: compare_digest refuses str with non-ASCII characters, and a header can
+    # carry any byte.
+    return hmac.compare_digest(
+        hmac_sha256_base64(secret, body).encode(), received.strip().encode("utf-8", "replace")
+    )
 
 
 def sign_outbound(secret: str, body: bytes, timestamp: int | None = None) -> str:

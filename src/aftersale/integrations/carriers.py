@@ -23,7 +23,6 @@ All comparisons are constant time (hmac.compare_digest).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -40,6 +39,7 @@ from django_tasks import task
 from aftersale.core import clock
 from aftersale.core.models import Store
 from aftersale.core.services import DomainError
+from aftersale.core.signing import verify_base64_hmac
 from aftersale.integrations.models import InboundPayload
 from aftersale.tracking.models import Shipment
 from aftersale.tracking.providers import MAPPERS, TrackingUpdate
@@ -73,7 +73,7 @@ def _hmac(secret: str, body: bytes) -> bytes:
 def _same(expected: str, received: str | None) -> bool:
     if not received:
         return False
-    return hmac.compare_digest(expected.encode(), received.strip().encode())
+    return hmac.compare_digest(expected.encode(), received.strip().encode("utf-8", "replace"))
 
 
 def _token_ok(secret: str, query: dict[str, str]) -> bool:
@@ -87,8 +87,7 @@ def verify_easypost(secret: str, body: bytes, headers, query) -> bool:
 
 
 def verify_aftership(secret: str, body: bytes, headers, query) -> bool:
-    expected = base64.b64encode(_hmac(secret, body)).decode()
-    return _same(expected, headers.get("aftership-hmac-sha256"))
+    return verify_base64_hmac(secret, body, headers.get("aftership-hmac-sha256"))
 
 
 def verify_shippo(secret: str, body: bytes, headers, query) -> bool:
