@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django_tasks import task
 
 from aftersale.core import clock
@@ -41,6 +40,12 @@ from aftersale.core.models import Store
 from aftersale.core.services import DomainError
 from aftersale.core.signing import verify_base64_hmac
 from aftersale.integrations.models import InboundPayload
+from aftersale.integrations.services import (
+    Receipt,
+    delivery_key,
+    json_object,
+    record_payload_failure,
+)
 from aftersale.tracking.models import Shipment
 from aftersale.tracking.providers import MAPPERS, TrackingUpdate
 from aftersale.tracking.schemas import TrackingEventIn
@@ -186,12 +191,6 @@ RECEIVERS: dict[str, CarrierReceiver] = {
 # -- receiving ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CarrierReceipt:
-    outcome: str  # "accepted", "ignored" (stored, not acted on) or "duplicate" (nothing stored)
-    payload: InboundPayload | None
-
-
 def carrier_verify(*, store: Store, provider: str, body: bytes, headers, query) -> bool:
     """Whether the delivery proves it comes from the provider; a store without a secret: never."""
     secret = carrier_secret(store, provider)
@@ -200,21 +199,15 @@ def carrier_verify(*, store: Store, provider: str, body: bytes, headers, query) 
 
 def carrier_receive(
     *, store: Store, provider: str, body: bytes, headers: dict[str, str]
-) -> CarrierReceipt:
+) -> Receipt:
     """Store a verified delivery and queue its processing; a repeated delivery stores nothing.
 
     Raises DomainError (field "body") when the body is not a JSON object.
     """
     spec = RECEIVERS[provider]
-    try:
-        raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise DomainError("the body is not JSON", field="body") from None
-    if not isinstance(raw, dict):
-        raise DomainError("the body is not a JSON object", field="body")
+    raw = json_object(body)
     topic, delivery_id = spec.meta(raw)
-    if not delivery_id or len(delivery_id) > 100:
-        delivery_id = "sha256:" + hashlib.sha256(body).hexdigest()[:64]
+    delivery_id = delivery_key(delivery_id, body)
     acted_on = topic in spec.topics
     tracking_number = _tracking_number_hint(provider, raw) if acted_on else ""
     try:
@@ -238,8 +231,8 @@ def carrier_receive(
             if acted_on:
                 process_carrier_payload.enqueue(payload_id=payload.pk)
     except IntegrityError:
-        return CarrierReceipt(outcome="duplicate", payload=None)
-    return CarrierReceipt(outcome="accepted" if acted_on else "ignored", payload=payload)
+        return Receipt(outcome="duplicate", payload=None)
+    return Receipt(outcome="accepted" if acted_on else "ignored", payload=payload)
 
 
 def _tracking_number_hint(provider: str, raw: dict) -> str:
@@ -338,20 +331,12 @@ def carrier_process(*, payload_id: int, force: bool = False) -> str:
             payload.save(update_fields=["status", "attempts", "last_error", "processed_at"])
             return payload.status
     except PERMANENT_ERRORS as exc:
-        _record_failure(payload_id, exc)
+        record_payload_failure(payload_id, Status.FAILED, exc)
         logger.warning("carrier payload %s failed: %s", payload_id, exc)
         return Status.FAILED
     except Exception as exc:
-        _record_failure(payload_id, exc)
+        record_payload_failure(payload_id, Status.FAILED, exc)
         raise
-
-
-def _record_failure(payload_id: int, exc: Exception) -> None:
-    InboundPayload.objects.filter(pk=payload_id).update(
-        status=Status.FAILED,
-        attempts=F("attempts") + 1,
-        last_error=f"{type(exc).__name__}: {exc}"[:4000],
-    )
 
 
 @task(queue_name="inbound")

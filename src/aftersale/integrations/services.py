@@ -159,6 +159,24 @@ class Receipt:
     payload: InboundPayload | None
 
 
+def json_object(body: bytes) -> dict:
+    """The body as a JSON object, or DomainError on field "body"."""
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise DomainError("the body is not JSON", field="body") from None
+    if not isinstance(raw, dict):
+        raise DomainError("the body is not a JSON object", field="body")
+    return raw
+
+
+def delivery_key(delivery_id: str | None, body: bytes) -> str:
+    """The sender's delivery id; without one, the same body twice is the same delivery."""
+    if not delivery_id or len(delivery_id) > 100:
+        return "sha256:" + hashlib.sha256(body).hexdigest()[:64]
+    return delivery_id
+
+
 def inbound_receive(
     *,
     store: Store,
@@ -172,15 +190,8 @@ def inbound_receive(
 
     Raises DomainError (field "body") when the body is not a JSON object.
     """
-    try:
-        raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise DomainError("the body is not JSON", field="body") from None
-    if not isinstance(raw, dict):
-        raise DomainError("the body is not a JSON object", field="body")
-    if not delivery_id or len(delivery_id) > 100:
-        # Without the sender's id, the same body twice is taken as the same delivery.
-        delivery_id = "sha256:" + hashlib.sha256(body).hexdigest()[:64]
+    raw = json_object(body)
+    delivery_id = delivery_key(delivery_id, body)
     topic = topic[:100]
     handler = HANDLERS.get((platform, topic))
     ref = BODY_REFS[platform](topic, raw)
@@ -250,14 +261,14 @@ def inbound_process(*, payload_id: int, force: bool = False) -> str:
                 _wake_waiting(payload)
             return payload.status
     except NotReadyYet as exc:
-        _record_failure(payload_id, Status.WAITING, exc)
+        record_payload_failure(payload_id, Status.WAITING, exc)
         raise
     except PERMANENT_ERRORS as exc:
-        _record_failure(payload_id, Status.FAILED, exc)
+        record_payload_failure(payload_id, Status.FAILED, exc)
         logger.warning("inbound payload %s failed: %s", payload_id, exc)
         return Status.FAILED
     except Exception as exc:
-        _record_failure(payload_id, Status.FAILED, exc)
+        record_payload_failure(payload_id, Status.FAILED, exc)
         raise
 
 
@@ -275,7 +286,7 @@ def _superseded(payload: InboundPayload, handler: Handler) -> bool:
     ).exists()
 
 
-def _record_failure(payload_id: int, status: str, exc: Exception) -> None:
+def record_payload_failure(payload_id: int, status: str, exc: Exception) -> None:
     InboundPayload.objects.filter(pk=payload_id).update(
         status=status,
         attempts=F("attempts") + 1,
