@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 
 from aftersale.core.models import OutboxEvent
 from aftersale.customers.models import Customer
-from aftersale.journeys import runner
 from aftersale.journeys.models import Enrolment, ScheduledStep, StepRun
 from aftersale.journeys.runner import run_due_steps
+from aftersale.journeys.services import CustomerTags
 from aftersale.messaging.models import ContactPreference
 from tests.journeys.conftest import events, flow, make_order
 
@@ -124,22 +124,16 @@ def test_an_unsubscribed_shopper_leaves_the_batch_and_the_others_go_on(store, cl
 def test_a_failing_step_rolls_back_alone_and_is_retried_later(store, clock_at, monkeypatch):
     flow(store, TAG_THEN_WAIT)
     enrol_customers(store, 3)
-    real_act = runner._Tagging.add
+    real_add = CustomerTags.add
+    failing = Customer.objects.get(store=store, email="c1@example.com").pk
 
-    def add(self, enrolment, tag, now):
-        if enrolment.customer.email == "c1@example.com":
+    def add(self, *, store, customer_id, tag):
+        # Both the batch and the one-step-at-a-time retry tag through CustomerTags.
+        if customer_id == failing:
             raise RuntimeError("the tag service is down")
-        return real_act(self, enrolment, tag, now)
+        return real_add(self, store=store, customer_id=customer_id, tag=tag)
 
-    real_tag_add = runner.customer_tag_add
-
-    def tag_add(*, store, customer, tag):
-        if customer.email == "c1@example.com":
-            raise RuntimeError("the tag service is down")
-        return real_tag_add(store=store, customer=customer, tag=tag)
-
-    monkeypatch.setattr(runner._Tagging, "add", add)
-    monkeypatch.setattr(runner, "customer_tag_add", tag_add)
+    monkeypatch.setattr(CustomerTags, "add", add)
 
     assert run_due_steps() == 2
 

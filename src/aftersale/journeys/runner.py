@@ -24,7 +24,6 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -34,10 +33,7 @@ from django.utils.crypto import get_random_string
 
 from aftersale.core import clock
 from aftersale.core.bulk import insert_rows
-from aftersale.core.events import emit_all, event
 from aftersale.core.models import StoreAlert
-from aftersale.customers.models import Customer
-from aftersale.customers.services import customer_payload
 from aftersale.journeys.definition import (
     END,
     ConditionStep,
@@ -52,17 +48,18 @@ from aftersale.journeys.definition import (
 from aftersale.journeys.fields import Facts, compare, field_value
 from aftersale.journeys.models import Enrolment, FlowVersion, ScheduledStep, StepRun
 from aftersale.journeys.services import (
+    CustomerTags,
     customer_tag_add,
-    customer_unsubscribed,
     definition_of,
     discount_context,
     discount_issue,
     enrolment_finish,
     next_step_row,
     schedule_step,
+    unsubscribed_enrolments,
 )
 from aftersale.journeys.webhook import PostResult, post_signed
-from aftersale.messaging.models import ContactPreference, Message, Suppression
+from aftersale.messaging.models import Message
 from aftersale.messaging.services import message_enqueue
 
 logger = logging.getLogger("aftersale.journeys")
@@ -221,15 +218,15 @@ def _run_many(pks: list[int], worker_id: str, definitions: dict[int, Definition]
             .order_by("pk")
         }
         now = clock.now()
-        tagging = _Tagging(
-            enrolments[r.enrolment_id]
+        tagging = CustomerTags(
+            (enrolments[r.enrolment_id].customer_id, enrolments[r.enrolment_id].store_id)
             for r in rows
             if enrolments[r.enrolment_id].state == Enrolment.State.ACTIVE
             and isinstance(
                 definitions[enrolments[r.enrolment_id].version_id].step(r.step_id), TagStep
             )
         )
-        unsubscribed = _unsubscribed(
+        unsubscribed = unsubscribed_enrolments(
             [
                 e
                 for e in enrolments.values()
@@ -263,7 +260,10 @@ def _run_many(pks: list[int], worker_id: str, definitions: dict[int, Definition]
                 done += 1
                 continue
             if isinstance(step, TagStep) and enrolment.customer is not None:
-                outcome = tagging.add(enrolment, step.tag, now)
+                added = tagging.add(
+                    store=enrolment.store, customer_id=enrolment.customer_id, tag=step.tag
+                )
+                outcome = Outcome("tagged" if added else "already_tagged", step.tag)
             else:
                 outcome = _act(step, row, enrolment, definition, now, None)
             runs.append(_step_run(enrolment, row.step_id, outcome, now))
@@ -283,7 +283,11 @@ def _run_many(pks: list[int], worker_id: str, definitions: dict[int, Definition]
                     enrolment=enrolment, state=Enrolment.State.COMPLETED, reason="", now=now
                 )
             else:
-                upcoming.append(_next_step(enrolment, definition, target, now))
+                upcoming.append(
+                    next_step_row(
+                        enrolment=enrolment, definition=definition, step_id=target, now=now
+                    )
+                )
         tagging.save()
         insert_rows(StepRun, (_as_row(run) for run in runs))
         for status, closing in closed.items():
@@ -308,113 +312,6 @@ def _as_row(obj: StepRun | ScheduledStep) -> dict:
         f.attname: getattr(obj, f.attname)
         for f in obj._meta.concrete_fields
         if not f.primary_key and not getattr(f, "auto_now_add", False)
-    }
-
-
-class _Tagging:
-    """services.customer_tag_add for a chunk: the customers of its tag steps locked in one
-    query (in pk order), tags added in memory step by step, then one UPDATE and one INSERT of
-    customer.updated events for the chunk."""
-
-    def __init__(self, enrolments: Iterable[Enrolment]):
-        wanted = {e.customer_id: e.store_id for e in enrolments if e.customer_id}
-        self.customers = (
-            {
-                c.pk: c
-                for c in Customer.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
-                if c.store_id == wanted[c.pk]
-            }
-            if wanted
-            else {}
-        )
-        self.changed: dict[int, Customer] = {}
-        self.events = []
-
-    def add(self, enrolment: Enrolment, tag: str, now: dt.datetime) -> Outcome:
-        customer = self.customers.get(enrolment.customer_id)
-        if customer is None:  # as customer_tag_add's get() would
-            raise Customer.DoesNotExist(f"customer {enrolment.customer_id} is not in this store")
-        tags = list(customer.tags or [])
-        if tag in tags:
-            return Outcome("already_tagged", tag)
-        customer.tags = sorted({*tags, tag})
-        customer.updated_at = clock.now()
-        self.changed[customer.pk] = customer
-        self.events.append(
-            event(
-                store=enrolment.store,
-                name="customer.updated",
-                aggregate=f"customer:{customer.public_id}",
-                payload={**customer_payload(customer), "changed": ["tags"]},
-            )
-        )
-        return Outcome("tagged", tag)
-
-    def save(self) -> None:
-        if self.changed:
-            # One statement run for every changed customer (bulk_update's CASE costs more).
-            fields = [Customer._meta.get_field(name) for name in ("tags", "updated_at", "id")]
-            table, tags, updated, pk = (
-                connection.ops.quote_name(name)
-                for name in (Customer._meta.db_table, *(f.column for f in fields))
-            )
-            # Table and column names come from the model; every value is a bound parameter.
-            sql = f"UPDATE {table} SET {tags} = %s, {updated} = %s WHERE {pk} = %s"  # noqa: S608
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    sql,
-                    [
-                        [f.get_db_prep_save(getattr(c, f.attname), connection) for f in fields]
-                        for c in self.changed.values()
-                    ],
-                )
-        emit_all(self.events)
-
-
-def _next_step(
-    enrolment: Enrolment, definition: Definition, step_id: str, now: dt.datetime
-) -> ScheduledStep:
-    return next_step_row(enrolment=enrolment, definition=definition, step_id=step_id, now=now)
-
-
-def _unsubscribed(enrolments: list[Enrolment]) -> set[int]:
-    """The enrolments whose shopper unsubscribed from everything: services.customer_unsubscribed
-    for many enrolments at once, in two queries."""
-    if not enrolments:
-        return set()
-    emails: dict[int, tuple[int, str]] = {}
-    for e in enrolments:
-        email = (e.customer.email if e.customer else "") or (e.order.email if e.order else "")
-        if email:
-            emails[e.pk] = (e.store_id, email.strip().lower())
-    suppressed = (
-        set(
-            Suppression.objects.filter(
-                store_id__in={store for store, _ in emails.values()},
-                channel="email",
-                address__in={address for _, address in emails.values()},
-                reason=Suppression.Reason.UNSUBSCRIBED,
-            ).values_list("store_id", "address")
-        )
-        if emails
-        else set()
-    )
-    customer_ids = {e.customer_id for e in enrolments if e.customer_id}
-    opted_out = {
-        customer_id
-        for customer_id, email, feedback, reminders, offers in (
-            ContactPreference.objects.filter(customer_id__in=customer_ids).values_list(
-                "customer_id", "email", "feedback", "reminders", "offers"
-            )
-            if customer_ids
-            else []
-        )
-        if not email or not (feedback or reminders or offers)
-    }
-    return {
-        e.pk
-        for e in enrolments
-        if emails.get(e.pk) in suppressed or (e.customer_id and e.customer_id in opted_out)
     }
 
 
@@ -462,7 +359,7 @@ def _run(pk: int, worker_id: str) -> int:
         if enrolment.state != Enrolment.State.ACTIVE:
             _close(row, ScheduledStep.Status.CANCELLED, now)
             return 1
-        if definition.exits_on_unsubscribe and customer_unsubscribed(enrolment):
+        if definition.exits_on_unsubscribe and enrolment.pk in unsubscribed_enrolments([enrolment]):
             _close(row, ScheduledStep.Status.CANCELLED, now)
             enrolment_finish(
                 enrolment=enrolment, state=Enrolment.State.EXITED, reason="unsubscribed", now=now
