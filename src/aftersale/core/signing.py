@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import time
 
+from django.core import signing
+
 SIGNATURE_HEADER = "Aftersale-Signature"
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -53,3 +55,22 @@ def verify_outbound(
         return False
     expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, received)
+
+
+# -- signed links for shoppers (tracking page, preferences, unsubscribe, clicks) -----------------
+
+
+def sign_link(salt: str, data: dict) -> str:
+    """A URL-safe token carrying `data`, signed with SECRET_KEY and a purpose salt. No timestamp:
+    the same data gives the same token, and it keeps working."""
+    return signing.Signer(salt=salt).sign_object(data, compress=True)
+
+
+def read_link(salt: str, token: str) -> dict:
+    """What a token made by sign_link carries; empty when it is forged, altered or for another
+    purpose."""
+    try:
+        data = signing.Signer(salt=salt).unsign_object(token)
+    except signing.BadSignature:
+        return {}
+    return data if isinstance(data, dict) else {}

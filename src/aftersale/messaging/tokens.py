@@ -8,8 +8,9 @@ same link is the same text every time, and it keeps working as long as the order
 from __future__ import annotations
 
 from django.conf import settings
-from django.core import signing
 from django.urls import reverse
+
+from aftersale.core.signing import read_link, sign_link
 
 _PREFERENCES = "aftersale.messaging.preferences"
 _UNSUBSCRIBE = "aftersale.messaging.unsubscribe"
@@ -22,7 +23,7 @@ def _url(name: str, token: str) -> str:
 
 
 def preferences_token(customer_public_id: str) -> str:
-    return signing.Signer(salt=_PREFERENCES).sign_object({"c": customer_public_id}, compress=True)
+    return sign_link(_PREFERENCES, {"c": customer_public_id})
 
 
 def preferences_url(customer_public_id: str) -> str:
@@ -30,14 +31,11 @@ def preferences_url(customer_public_id: str) -> str:
 
 
 def read_preferences_token(token: str) -> str | None:
-    try:
-        return signing.Signer(salt=_PREFERENCES).unsign_object(token)["c"]
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
+    return read_link(_PREFERENCES, token).get("c")
 
 
 def unsubscribe_token(message_public_id: str) -> str:
-    return signing.Signer(salt=_UNSUBSCRIBE).sign_object({"m": message_public_id}, compress=True)
+    return sign_link(_UNSUBSCRIBE, {"m": message_public_id})
 
 
 def unsubscribe_url(message_public_id: str) -> str:
@@ -45,29 +43,23 @@ def unsubscribe_url(message_public_id: str) -> str:
 
 
 def read_unsubscribe_token(token: str) -> str | None:
-    try:
-        return signing.Signer(salt=_UNSUBSCRIBE).unsign_object(token)["m"]
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
+    return read_link(_UNSUBSCRIBE, token).get("m")
 
 
 def click_url(message_public_id: str, target: str) -> str:
-    token = signing.Signer(salt=_CLICK).sign_object(
-        {"m": message_public_id, "u": target}, compress=True
-    )
+    token = sign_link(_CLICK, {"m": message_public_id, "u": target})
     return _url("messaging:click", token)
 
 
 def read_click_token(token: str) -> tuple[str, str] | None:
-    try:
-        data = signing.Signer(salt=_CLICK).unsign_object(token)
-        return data["m"], data["u"]
-    except (signing.BadSignature, KeyError, TypeError):
+    data = read_link(_CLICK, token)
+    if "m" not in data or "u" not in data:
         return None
+    return data["m"], data["u"]
 
 
 def order_token(order_public_id: str) -> str:
-    return signing.Signer(salt=_ORDER).sign_object({"o": order_public_id}, compress=True)
+    return sign_link(_ORDER, {"o": order_public_id})
 
 
 def order_url(order_public_id: str) -> str:
@@ -75,7 +67,4 @@ def order_url(order_public_id: str) -> str:
 
 
 def read_order_token(token: str) -> str | None:
-    try:
-        return signing.Signer(salt=_ORDER).unsign_object(token)["o"]
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
+    return read_link(_ORDER, token).get("o")

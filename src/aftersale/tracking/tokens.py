@@ -7,14 +7,15 @@ purpose salt of its own, so a link for another purpose (or another installation)
 from __future__ import annotations
 
 from django.conf import settings
-from django.core import signing
 from django.urls import reverse
+
+from aftersale.core.signing import read_link, sign_link
 
 _TRACKING = "aftersale.tracking.page"
 
 
 def tracking_token(order_public_id: str) -> str:
-    return signing.Signer(salt=_TRACKING).sign_object({"o": order_public_id}, compress=True)
+    return sign_link(_TRACKING, {"o": order_public_id})
 
 
 def tracking_path(order_public_id: str) -> str:
@@ -26,7 +27,4 @@ def tracking_url(order_public_id: str) -> str:
 
 
 def read_tracking_token(token: str) -> str | None:
-    try:
-        return signing.Signer(salt=_TRACKING).unsign_object(token)["o"]
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
+    return read_link(_TRACKING, token).get("o")
