@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from aftersale.core import clock
-from aftersale.core.events import emit, event
+from aftersale.core.events import emit, emit_all, event
 from aftersale.core.models import OutboxEvent, Store
 from aftersale.core.services import NotFound
 from aftersale.customers.models import Address, Customer
@@ -66,20 +66,9 @@ def customer_upsert(
             except IntegrityError:
                 # Another request created it a moment ago: update that one instead.
                 return customer_upsert(store=store, data=data, source=source)
-            emit(
-                store=store,
-                name="customer.created",
-                aggregate=f"customer:{customer.public_id}",
-                payload=customer_payload(customer),
-            )
         elif changed:
             customer.save()
-            emit(
-                store=store,
-                name="customer.updated",
-                aggregate=f"customer:{customer.public_id}",
-                payload={**customer_payload(customer), "changed": sorted(changed)},
-            )
+        emit_all(customer_events(store, customer, created=created, changed=changed))
     return customer, created
 
 
@@ -97,27 +86,36 @@ def customer_upsert_in(
     if created:
         customer = Customer(store=store, source=source, external_id=data.external_id)
     changed = apply_customer_input(customer, data)
-    if created:
+    if created or changed:
         customer.save()
-        events.append(
+    events.extend(customer_events(store, customer, created=created, changed=changed))
+    return customer, created
+
+
+def customer_events(
+    store: Store, customer: Customer, *, created: bool, changed: set[str]
+) -> list[OutboxEvent]:
+    """customer.created, or customer.updated naming what changed, or nothing."""
+    aggregate = f"customer:{customer.public_id}"
+    if created:
+        return [
             event(
                 store=store,
                 name="customer.created",
-                aggregate=f"customer:{customer.public_id}",
+                aggregate=aggregate,
                 payload=customer_payload(customer),
             )
-        )
-    elif changed:
-        customer.save()
-        events.append(
+        ]
+    if changed:
+        return [
             event(
                 store=store,
                 name="customer.updated",
-                aggregate=f"customer:{customer.public_id}",
+                aggregate=aggregate,
                 payload={**customer_payload(customer), "changed": sorted(changed)},
             )
-        )
-    return customer, created
+        ]
+    return []
 
 
 def apply_customer_input(customer: Customer, data: CustomerIn) -> set[str]:

@@ -18,12 +18,13 @@ from aftersale.core.bulk import insert_objects, insert_rows
 from aftersale.core.models import OutboxEvent, Store
 from aftersale.core.services import DomainError
 from aftersale.customers.models import Address, Customer
-from aftersale.customers.schemas import CustomerIn, normalize_email
+from aftersale.customers.schemas import normalize_email
 from aftersale.customers.services import apply_customer_input, customer_payload, customer_upsert
 from aftersale.orders.models import Order, OrderLine
 from aftersale.orders.schemas import OrderIn
 from aftersale.orders.services import (
     catalog_links,
+    customer_ref,
     line_values,
     order_aggregate,
     order_check,
@@ -113,19 +114,9 @@ def order_upsert_batch(*, store: Store, items: list[dict]) -> list[BatchItemResu
     return [r for r in results if r is not None]
 
 
-def _customer_ref(data: OrderIn) -> CustomerIn | None:
-    if data.customer is not None:
-        if data.customer.email is None and data.email:
-            return data.customer.model_copy(update={"email": data.email})
-        return data.customer
-    if data.email:
-        return CustomerIn(email=data.email)
-    return None
-
-
 def _resolve_customers(store: Store, orders: list[OrderIn], events: list[OutboxEvent]):
     """One customer per order (or None), creating new ones in bulk."""
-    refs = [_customer_ref(d) for d in orders]
+    refs = [customer_ref(d) for d in orders]
     ext_keys = {
         (d.source, r.external_id) for d, r in zip(orders, refs, strict=True) if r and r.external_id
     }

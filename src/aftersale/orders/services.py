@@ -133,7 +133,7 @@ def order_upsert(*, store: Store, data: OrderIn) -> UpsertResult:
 
 
 def _resolve_customer(store: Store, data: OrderIn) -> Customer | None:
-    ref = _customer_ref(data)
+    ref = customer_ref(data)
     if ref is None:
         return None
     customer, _ = customer_upsert(store=store, data=ref, source=data.source)
@@ -238,11 +238,9 @@ def _order_create(store: Store, data: OrderIn) -> UpsertResult:
     values = order_values(store, data, None)
     events: list[OutboxEvent] = []
     customer = None
-    customer_ref = _customer_ref(data)
-    if customer_ref is not None:
-        customer, _ = customer_upsert_in(
-            store=store, data=customer_ref, source=data.source, events=events
-        )
+    ref = customer_ref(data)
+    if ref is not None:
+        customer, _ = customer_upsert_in(store=store, data=ref, source=data.source, events=events)
     order = Order(
         store=store, source=data.source, external_id=data.external_id, customer=customer, **values
     )
@@ -280,7 +278,7 @@ def _order_create(store: Store, data: OrderIn) -> UpsertResult:
     return UpsertResult(order=order, created=True, changed=tuple(sorted(changed)), lines=lines)
 
 
-def _customer_ref(data: OrderIn) -> CustomerIn | None:
+def customer_ref(data: OrderIn) -> CustomerIn | None:
     """Who the order belongs to: its customer (with the order's email when it has none)."""
     if data.customer is not None:
         if data.customer.email is None and data.email:
