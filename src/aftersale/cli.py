@@ -190,6 +190,8 @@ def cmd_demo(args) -> int:
     var.mkdir(parents=True, exist_ok=True)
     state = _demo_secrets(var)
     os.environ.setdefault("SECRET_KEY", state["secret_key"])
+    # Links in emails, tracking pages and product images point at the demo's own address.
+    os.environ.setdefault("AFTERSALE_PUBLIC_URL", f"http://{args.host}:{args.port}")
     # The demo has no mail server: emails and SMS go to files you can open.
     os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
     os.environ.setdefault("EMAIL_FILE_PATH", str(var / "mail"))
