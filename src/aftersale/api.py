@@ -11,7 +11,10 @@ from aftersale.core.auth import ApiKeyAuth
 from aftersale.core.schemas import READ_ERRORS
 from aftersale.core.services import DomainError
 from aftersale.customers.api import router as customers_router
+from aftersale.feedback.api import router as feedback_router
 from aftersale.orders.api import router as orders_router
+from aftersale.returns.api import router as returns_router
+from aftersale.reviews.api import router as reviews_router
 from aftersale.tracking.api import router as tracking_router
 from aftersale.webhooks.api import router as webhooks_router
 
@@ -109,3 +112,7 @@ api.add_router("/products", catalog_router)
 api.add_router("/orders", orders_router)
 api.add_router("/shipments", tracking_router)
 api.add_router("/webhook-endpoints", webhooks_router)
+# Each app's router chooses its paths (/returns, /store-credit, /surveys, /reviews …).
+api.add_router("/", returns_router)
+api.add_router("/", feedback_router)
+api.add_router("/", reviews_router)

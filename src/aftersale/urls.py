@@ -12,12 +12,18 @@ def healthz(request):
 urlpatterns = [
     path("admin/flows/", include("aftersale.journeys.urls")),
     path("admin/tracking/watchlist/", include("aftersale.tracking.backoffice_urls")),
+    path("admin/returns/desk/", include("aftersale.returns.backoffice_urls")),
+    path("admin/feedback/desk/", include("aftersale.feedback.backoffice_urls")),
+    path("admin/reviews/desk/", include("aftersale.reviews.backoffice_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("webhooks/", include("aftersale.integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("aftersale.messaging.urls")),
     path("", include("aftersale.tracking.urls")),
+    path("", include("aftersale.returns.urls")),
+    path("", include("aftersale.feedback.urls")),
+    path("", include("aftersale.reviews.urls")),
     # Email providers' bounce and complaint webhooks (django-anymail), see docs/messaging.md.
     path("anymail/", include("anymail.urls")),
 ]

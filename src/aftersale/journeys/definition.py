@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from aftersale.core.services import DomainError
-from aftersale.journeys.fields import OPS, VALUELESS_OPS, field_names
+from aftersale.journeys.fields import OPS, VALUELESS_OPS, app_selectors, field_names
 
 END = "end"
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
@@ -62,6 +62,18 @@ TRIGGER_EVENTS = {
     "product.reorder_due": "a customer is about to run out of a product they buy again",
 }
 SCHEDULED_EVENTS = {"customer.birthday", "customer.anniversary", "product.reorder_due"}
+
+
+def discover_triggers() -> list[str]:
+    """Add the JOURNEY_TRIGGERS other apps expose in their selectors: outbox events whose payload
+    names the subject by public id in `order_id`, `shipment_id` and/or `customer_id`."""
+    added = []
+    for module in app_selectors():
+        for name, description in (getattr(module, "JOURNEY_TRIGGERS", None) or {}).items():
+            if name not in TRIGGER_EVENTS:
+                TRIGGER_EVENTS[name] = description
+                added.append(name)
+    return added
 
 
 class DefinitionError(DomainError):

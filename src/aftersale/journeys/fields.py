@@ -3,8 +3,10 @@
 Fields are a registry: `register_field("customer.has_open_return")(fn)`. Apps that journeys may
 import (returns, feedback, loyalty …) can contribute fields without importing journeys, by
 exposing `JOURNEY_FIELDS = {"customer.has_open_return": fn}` in their selectors module; journeys
-picks those up when it starts (see discover_fields). A field function receives the Facts of one
-enrolment at one moment — `facts.now` is the virtual clock in a simulation — and must only read.
+picks those up when it starts (see discover_fields); the same module may expose
+`JOURNEY_TRIGGERS = {"return.closed": "…"}` (see definition.discover_triggers). A field
+function receives the Facts of one enrolment at one moment — `facts.now` is the virtual clock
+in a simulation — and must only read.
 """
 
 from __future__ import annotations
@@ -64,16 +66,21 @@ def field_value(name: str, facts: Facts) -> Any:
     return _fields[name](facts)
 
 
-def discover_fields() -> int:
-    """Register the JOURNEY_FIELDS that installed aftersale apps expose in their selectors."""
-    found = 0
+def app_selectors():
+    """The selectors modules of the other installed aftersale apps (they may extend journeys)."""
     for config in apps.get_app_configs():
         if not config.name.startswith("aftersale.") or config.name == "aftersale.journeys":
             continue
         try:
-            module = importlib.import_module(f"{config.name}.selectors")
+            yield importlib.import_module(f"{config.name}.selectors")
         except ModuleNotFoundError:
             continue
+
+
+def discover_fields() -> int:
+    """Register the JOURNEY_FIELDS that installed aftersale apps expose in their selectors."""
+    found = 0
+    for module in app_selectors():
         for name, fn in (getattr(module, "JOURNEY_FIELDS", None) or {}).items():
             register_field(name)(fn)
             found += 1

@@ -401,7 +401,34 @@ def resolve_subject(event: OutboxEvent) -> Subject | None:
     if event.name.startswith("customer."):
         customer = Customer.objects.filter(store_id=store_id, public_id=payload.get("id")).first()
         return Subject(customer=customer) if customer else None
-    return None
+    return _subject_by_refs(store_id, payload)
+
+
+def _subject_by_refs(store_id: int, payload: dict) -> Subject | None:
+    """Events other apps add (return.*, survey.* …) name their subject by public ids."""
+    shipment = order = customer = None
+    if payload.get("shipment_id"):
+        shipment = (
+            Shipment.objects.select_related("order__customer", "order__shipping_address")
+            .filter(store_id=store_id, public_id=payload["shipment_id"])
+            .first()
+        )
+        order = shipment.order if shipment else None
+    if order is None and payload.get("order_id"):
+        order = (
+            Order.objects.select_related("customer", "shipping_address")
+            .filter(store_id=store_id, public_id=payload["order_id"])
+            .first()
+        )
+    if order is not None:
+        customer = order.customer
+    if customer is None and payload.get("customer_id"):
+        customer = Customer.objects.filter(
+            store_id=store_id, public_id=payload["customer_id"]
+        ).first()
+    if order is None and customer is None:
+        return None
+    return Subject(order=order, shipment=shipment, customer=customer)
 
 
 def _happened_at(name: str, subject: Subject) -> dt.datetime | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from aftersale.messaging.models import Category, Channel
 
@@ -22,6 +24,9 @@ class MessageKind:
     channels: tuple[str, ...] = (Channel.EMAIL,)
     # Transactional messages about an order in progress may go out during quiet hours.
     ignores_quiet_hours: bool = False
+    # What this kind adds to the template context, from the app that owns the kind:
+    # fn(message) -> {"links": {...}, "survey": {...}}; message.pk is None in a preview.
+    context: Callable[[Any], dict] | None = None
 
     @property
     def is_marketing(self) -> bool:
@@ -32,6 +37,7 @@ _kinds: dict[str, MessageKind] = {}
 
 
 def register_kind(kind: MessageKind) -> MessageKind:
+    """Add a kind, or replace one (an app that owns a kind's subject may give it its context)."""
     _kinds[kind.code] = kind
     return kind
 

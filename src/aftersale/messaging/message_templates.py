@@ -16,14 +16,25 @@ from aftersale.messaging.models import Channel, MessageTemplate
 from aftersale.messaging.rendering import TemplateParts
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+# Apps that add message kinds ship their default wording beside their code (<dir>/<locale>.yaml).
+_default_dirs: list[Path] = [DEFAULTS_DIR]
+
+
+def register_default_templates(directory: Path) -> None:
+    """Add a folder of <locale>.yaml default templates (called from an AppConfig.ready)."""
+    if directory not in _default_dirs:
+        _default_dirs.append(directory)
+        _defaults.cache_clear()
 
 
 @cache
 def _defaults(locale: str) -> dict:
-    path = DEFAULTS_DIR / f"{locale}.yaml"
-    if not path.exists():
-        return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    merged: dict = {}
+    for directory in _default_dirs:
+        path = directory / f"{locale}.yaml"
+        if path.exists():
+            merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merged
 
 
 def default_template(kind: str, channel: str, locale: str) -> TemplateParts | None:

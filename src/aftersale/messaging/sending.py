@@ -491,6 +491,12 @@ def message_context(
         links["feedback_url"] = order_link
         links["review_url"] = order_link
     extra = dict(message.context or {})
+    spec_context = get_kind(message.kind).context
+    if spec_context is not None:
+        added = dict(spec_context(message) or {})
+        links.update(added.pop("links", {}) or {})
+        for key, value in added.items():
+            extra.setdefault(key, value)
     links.update(extra.pop("links", {}) or {})
     return build_context(
         store=store,

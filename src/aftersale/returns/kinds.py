@@ -1,0 +1,1 @@
+"""The messages a return sends, registered with messaging (filled by the portal work)."""
