@@ -103,6 +103,12 @@ def cmd_apikey(args) -> int:
 
 def cmd_import(args) -> int:
     _setup_django()
+    if args.source == "reviews":
+        from aftersale.reviews.imports import run_cli
+
+        status, text = run_cli(args.file, args.store)
+        print(text, file=sys.stdout if status == 0 else sys.stderr)
+        return status
     from aftersale.importers.olist import OlistImportError, import_olist
 
     store = _store_or_fail(args.store)
@@ -318,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("directory")
     o.add_argument("--store", required=True)
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    r = sources.add_parser(
+        "reviews", help="product and store reviews from a CSV file (columns: docs/reviews.md)"
+    )
+    r.add_argument("file")
+    r.add_argument("--store", required=True)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("seed", help="generate the demo stores with the seeded generator")

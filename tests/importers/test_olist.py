@@ -8,9 +8,10 @@ import pytest
 
 from aftersale.core.models import OutboxEvent
 from aftersale.customers.models import Customer
-from aftersale.importers.models import ImportedReview, ImportRun
+from aftersale.importers.models import ImportRun
 from aftersale.importers.olist import OlistImportError, import_olist
 from aftersale.orders.models import Order, OrderLine
+from aftersale.reviews.models import Review
 from aftersale.tracking.models import Shipment, TrackingEvent
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +38,7 @@ def test_full_import_counts_and_a_second_run_creates_nothing(store, other_store,
     assert OrderLine.objects.filter(store=store).count() == first.counts["order lines"].created
     assert sum(line.quantity for line in OrderLine.objects.filter(store=store)) == 8365
     assert Shipment.objects.filter(store=store).count() == first.counts["shipments"].created
-    assert ImportedReview.objects.filter(store=store).count() == 8225
+    assert Review.objects.filter(store=store, source="olist").count() == 8225
     assert TrackingEvent.objects.filter(shipment__store=store).count() > 7000
     assert first.problems == []
     # history fires no events, and the other store is untouched
@@ -133,3 +134,32 @@ def test_cli_import_prints_a_summary(store, olist, tmp_path, capsys):
     assert "5 orders in" in out
     assert main(["import", "olist", str(tmp_path / "nope"), "--store", "acme", "--quiet"]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_olist_reviews_become_store_reviews_tied_to_their_orders(store, olist):
+    from aftersale.reviews.models import RatingSummary
+
+    import_olist(store=store, directory=olist, progress=False)
+
+    review = Review.objects.get(
+        store=store,
+        source="olist",
+        external_id="373cbeecea8286a2b66c97b1b157ec46:583174fbe37d3d5f0d6661be3aad1786",
+    )
+    assert review.product is None  # Olist rates the purchase, not a product
+    assert review.order.external_id == "583174fbe37d3d5f0d6661be3aad1786"
+    assert review.customer == review.order.customer
+    assert (review.rating, review.title, review.text) == (1, "Não chegou meu produto", "Péssimo")
+    assert review.locale == "pt-br"
+    assert review.verified_buyer is False and review.incentivised is False
+    assert review.status == "published"
+    # 2018-08-15 00:00 and 04:10:37 in São Paulo (UTC-3)
+    assert review.created_at == datetime(2018, 8, 15, 3, 0, tzinfo=UTC)
+    assert review.published_at == datetime(2018, 8, 15, 7, 10, 37, tzinfo=UTC)
+    summary = RatingSummary.objects.get(store=store, product=None)
+    assert summary.count == 8225
+    assert summary.verified_count == 0
+    assert (
+        summary.count_1 + summary.count_2 + summary.count_3 + summary.count_4 + summary.count_5
+        == 8225
+    )

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from aftersale.core.tenancy import StoreScopedAdmin
-from aftersale.importers.models import ImportedReview, ImportRun
+from aftersale.importers.models import ImportRun
 
 
 @admin.register(ImportRun)
@@ -21,13 +21,3 @@ class ImportRunAdmin(StoreScopedAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-@admin.register(ImportedReview)
-class ImportedReviewAdmin(StoreScopedAdmin):
-    list_display = ["created_at", "score", "title", "order", "source"]
-    list_filter = ["score", "source"]
-    search_fields = ["title", "text", "external_id", "order__external_id"]
-    list_select_related = ["order"]
-    raw_id_fields = ["order"]
-    show_full_result_count = False

@@ -26,8 +26,10 @@ from aftersale.core.bulk import insert_rows
 from aftersale.core.ids import new_public_id
 from aftersale.core.models import Store
 from aftersale.customers.models import Address, Customer
-from aftersale.importers.models import ImportedReview, ImportRun
+from aftersale.importers.models import ImportRun
 from aftersale.orders.models import Order, OrderLine
+from aftersale.reviews.models import Review
+from aftersale.reviews.services import rating_summaries_rebuild
 from aftersale.tracking.models import Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
 
 SOURCE = "olist"
@@ -540,13 +542,19 @@ class _Loader:
         insert_rows(TrackingEvent, events)
         self.summary.counts["tracking events"].created = len(events)
 
-    # -- reviews (kept for the feedback feature; Portuguese text as is) ------------------------
+    # -- reviews: store-level Reviews tied to their orders (Portuguese text as is) --------------
     def reviews(self) -> None:
+        """Olist reviews rate the whole purchase, so they become reviews of the store overall
+        (product empty), tied to the order and its customer, published at the answer time.
+        Never "verified buyer": we did not ask for them ourselves."""
         count = self.summary.counts["reviews"]
         existing = set(
-            ImportedReview.objects.filter(store=self.store, source=SOURCE).values_list(
+            Review.objects.filter(store=self.store, source=SOURCE).values_list(
                 "external_id", flat=True
             )
+        )
+        customer_of_order = dict(
+            Order.objects.filter(store=self.store, source=SOURCE).values_list("id", "customer_id")
         )
         rows, seen = [], set()
         for row in self.data["reviews"]:
@@ -573,12 +581,21 @@ class _Loader:
                     "source": SOURCE,
                     "external_id": external,
                     "order_id": order_pk,
-                    "score": score,
-                    "title": row.get("review_comment_title", "")[:300],
+                    "customer_id": customer_of_order.get(order_pk),
+                    "product_id": None,
+                    "rating": score,
+                    "title": row.get("review_comment_title", "")[:200],
                     "text": row.get("review_comment_message", ""),
+                    "locale": "pt-br",
+                    "status": Review.Status.PUBLISHED,
+                    "verified_buyer": False,
+                    "incentivised": False,
                     "created_at": created,
-                    "answered_at": answered,
+                    "updated_at": answered or created,
+                    "published_at": answered or created,
                 }
             )
-        insert_rows(ImportedReview, rows)
+        insert_rows(Review, rows)
         count.created = len(rows)
+        if rows:
+            rating_summaries_rebuild(self.store)
