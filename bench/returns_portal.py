@@ -1,0 +1,259 @@
+"""The shopper's returns portal against `aftersale serve`, beside the trivial authenticated GET.
+
+    .venv/bin/python bench/returns_portal.py [--seconds 10] [--concurrency 32] [--orders 200]
+                                              [--db sqlite,postgres]
+
+For each database: migrate a scratch database, create a store and a key, seed a catalogue (a
+jacket in three sizes, a mug, a final-sale cap), the default reasons and rules, and delivered
+orders of three lines each; start the production server, then measure in the same run
+(a) GET /api/v1/ping, the trivial authenticated baseline, (b) GET /returns, the lookup page,
+(c) GET /returns/items?s=<draft> (the order's lines with what each may do: the rules evaluated
+per line and reason) and (d) GET /returns/confirm?s=<draft> (the server's full quote of a drafted
+store-credit return), for distinct orders round-robin. Prints req/s, p50/p99 and each page's
+ratio to the baseline (target: ≥ 40% of the trivial GET, p99 < 150 ms). The pages are served
+from the portal's page cache after a warm-up that renders each once per server process; two more
+rows show the pages rendered afresh: the items page of a draft with choices (never cached) and
+the confirm page of drafts never seen before (the full server-side quote every time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.loadgen import build_request, print_table, run_load
+from bench.server import (
+    REPO,
+    aftersale,
+    bench_env,
+    postgres_available,
+    running_server,
+    scratch_database,
+)
+
+
+def seed(store_slug: str, orders: int) -> None:
+    """Runs inside a subprocess with the bench environment: prints one JSON line per order with
+    the items and confirm page paths."""
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from django.urls import reverse
+
+    from aftersale.catalog.models import Product, Variant
+    from aftersale.core import clock
+    from aftersale.core.models import Store
+    from aftersale.orders.schemas import OrderIn
+    from aftersale.orders.services import order_upsert
+    from aftersale.returns.portal import Draft, DraftItem
+    from aftersale.returns.rules import DEFAULT_DEFINITION
+    from aftersale.returns.services import reasons_install_defaults, rules_save
+    from aftersale.tracking.models import Shipment
+
+    store = Store.objects.get(slug=store_slug)
+    store.logo_url = "http://127.0.0.1:9/logo.png"
+    store.support_email = "help@bench.example"
+    store.save()
+    reasons_install_defaults(store=store)
+    rules_save(store=store, definition=DEFAULT_DEFINITION)
+    jacket = Product.objects.create(store=store, external_id="p-jacket", title="Trail Jacket")
+    for size in ("S", "M", "L"):
+        Variant.objects.create(
+            store=store,
+            product=jacket,
+            external_id=f"v-jacket-{size}",
+            title=size,
+            price="120.00",
+            currency=store.currency,
+            inventory_quantity=5,
+        )
+    Product.objects.create(store=store, external_id="p-mug", title="Trail Mug")
+    Product.objects.create(store=store, external_id="p-cap", title="Sale Cap", final_sale=True)
+    now = clock.now()
+    for n in range(orders):
+        email = f"shopper{n}@example.com"
+        order = order_upsert(
+            store=store,
+            data=OrderIn(
+                external_id=f"b{n}",
+                number=f"#{20000 + n}",
+                placed_at=(now - timedelta(days=8)).isoformat(),
+                email=email,
+                customer={"email": email, "locale": ["de", "pt-br", "en"][n % 3]},
+                shipping_address={"line1": "Torstraße 1", "postal_code": "10119", "country": "DE"},
+                lines=[
+                    {
+                        "title": "Trail Jacket",
+                        "variant_title": "M",
+                        "product_external_id": "p-jacket",
+                        "variant_external_id": "v-jacket-M",
+                        "unit_price": "120.00",
+                        "quantity": 1,
+                    },
+                    {
+                        "title": "Trail Mug",
+                        "product_external_id": "p-mug",
+                        "unit_price": "19.90",
+                        "quantity": 2,
+                    },
+                    {
+                        "title": "Sale Cap",
+                        "product_external_id": "p-cap",
+                        "unit_price": "15.00",
+                        "quantity": 1,
+                    },
+                ],
+            ),
+        ).order
+        Shipment.objects.create(
+            store=store,
+            order=order,
+            carrier="DHL",
+            tracking_number=f"BENCH{n:08d}",
+            status="delivered",
+            delivered_at=now - timedelta(days=5),
+        )
+        mug = order.lines.get(title="Trail Mug")
+        draft = Draft.start(order.public_id)
+        items = reverse("returns:items") + "?s=" + draft.sign()
+        draft.items = [DraftItem(line=mug.public_id, quantity=1, reason="changed_mind")]
+        # Back on the items page with a choice made: a page of its own, never cached.
+        items_chosen = reverse("returns:items") + "?s=" + draft.sign()
+        draft.outcome = "store_credit"
+        draft.method = "drop_off"
+        confirm = reverse("returns:confirm") + "?s=" + draft.sign()
+        fresh = []
+        for k in range(20):  # drafts that differ (their comment): each confirm page is new
+            draft.items[0].comment = f"bench {k}"
+            fresh.append(reverse("returns:confirm") + "?s=" + draft.sign())
+        print(
+            json.dumps(
+                {"items": items, "items_chosen": items_chosen, "confirm": confirm, "fresh": fresh}
+            )
+        )
+
+
+def seed_orders(env: dict[str, str], orders: int) -> list[dict]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--seed-only", str(orders)],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def measure(kind: str, seconds: float, concurrency: int, orders: int) -> None:
+    with scratch_database(kind) as url:
+        env = bench_env(url)
+        aftersale(env, "migrate", "-v", "0")
+        aftersale(env, "createstore", "bench", "--name", "Bench", "--currency", "EUR")
+        out = aftersale(env, "apikey", "create", "--store", "bench", "--name", "bench")
+        token = re.search(r"token \(shown once\): (\S+)", out).group(1)
+        drafts = seed_orders(env, orders)
+        with running_server(env) as port:
+            host = f"127.0.0.1:{port}"
+            lang = {"Accept-Language": "de"}
+            ping = build_request("GET", "/api/v1/ping", host, {"Authorization": f"Bearer {token}"})
+            lookup = build_request("GET", "/returns", host, lang)
+            items = itertools.cycle([build_request("GET", d["items"], host, lang) for d in drafts])
+            confirm = itertools.cycle(
+                [build_request("GET", d["confirm"], host, lang) for d in drafts]
+            )
+            # Warm-up: every page several times over as many connections as the measurement
+            # (keep-alive connections stay with one server process, and each process keeps its
+            # own page cache unless CACHE_URL names a shared one), so that each process has
+            # rendered each page once; the pages are kept a minute (returns/views.py).
+            # Several rounds, each on new connections, so both processes get their share.
+            for _ in range(4):
+                for make in (lambda: next(items), lambda: next(confirm)):
+                    run_load(
+                        host="127.0.0.1",
+                        port=port,
+                        make_request=make,
+                        concurrency=concurrency,
+                        seconds=60,
+                        label="warm-up",
+                        max_requests=3 * len(drafts),
+                    )
+            chosen = itertools.cycle(
+                [build_request("GET", d["items_chosen"], host, lang) for d in drafts]
+            )
+            fresh = itertools.cycle(
+                [
+                    build_request("GET", path, host, lang)
+                    for k in range(20)
+                    for path in (d["fresh"][k] for d in drafts)
+                ]
+            )
+            rows = []
+            for label, make, limit in (
+                ("GET /api/v1/ping (baseline)", lambda: ping, 10**9),
+                ("GET /returns (lookup)", lambda: lookup, 10**9),
+                (f"GET /returns/items ({len(drafts)} orders)", lambda: next(items), 10**9),
+                (f"GET /returns/confirm ({len(drafts)})", lambda: next(confirm), 10**9),
+                ("  items, uncached (back, chosen)", lambda: next(chosen), 10**9),
+                # Stops before the drafts come round again (clients in flight take one more).
+                (
+                    "  confirm, uncached (new drafts)",
+                    lambda: next(fresh),
+                    20 * len(drafts) - concurrency,
+                ),
+            ):
+                rows.append(
+                    run_load(
+                        host="127.0.0.1",
+                        port=port,
+                        make_request=make,
+                        concurrency=concurrency,
+                        seconds=seconds,
+                        label=label,
+                        max_requests=limit,
+                    )
+                )
+        baseline = rows[0]
+        print_table(rows, baseline, f"{kind}: {concurrency} concurrent clients, {seconds:.0f}s")
+        for row in rows[1:4]:
+            ratio = row.rps / baseline.rps if baseline.rps else 0
+            verdict = "ok" if ratio >= 0.4 and row.p99 < 150 else "BELOW TARGET"
+            print(
+                f"{row.label}: {row.rps:,.0f} req/s = {ratio:.0%} of the trivial GET "
+                f"(target ≥ 40%), p99 {row.p99:.0f} ms (target < 150 ms), "
+                f"statuses {dict(sorted(row.statuses.items()))} → {verdict}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument("--seed-only", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.seed_only:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
+        sys.path.insert(0, str(REPO / "src"))
+        seed("bench", args.seed_only)
+        return
+    for kind in args.db.split(","):
+        if kind == "postgres" and not postgres_available():
+            print("postgres: skipped (no server at BENCH_POSTGRES_URL)")
+            continue
+        measure(kind, args.seconds, args.concurrency, args.orders)
+
+
+if __name__ == "__main__":
+    main()
