@@ -50,3 +50,23 @@ def test_api_docs_load_nothing_from_third_parties(client):
     assert "/static/ninja/swagger-ui-bundle.js" in page
     assert "https://" not in page
     assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_shoppers_form_over_the_upload_limit_gets_a_page_in_their_language(client, settings):
+    settings.AFTERSALE_MAX_UPLOAD_BYTES = 1000
+    body = b"--b\r\n" + b"x" * 2000 + b"\r\n--b--\r\n"
+
+    response = client.generic(
+        "POST",
+        "/returns/reason",
+        body,
+        content_type="multipart/form-data; boundary=b",
+        headers={"Accept-Language": "de", "Referer": "/returns/reason"},
+    )
+
+    assert response.status_code == 413
+    page = response.content.decode()
+    assert '<html lang="de">' in page
+    assert "Die Dateien sind zu groß" in page
+    assert 'href="/returns/reason"' in page

@@ -25,6 +25,16 @@ BODIES = {
     ("post", "/api/v1/webhook-endpoints/{ref}/enable"): {},
     ("post", "/api/v1/webhook-endpoints/{ref}/test"): {},
     ("post", "/api/v1/webhook-endpoints/{ref}/deliveries/{delivery_id}/replay"): {},
+    ("post", "/api/v1/returns/{ref}/approve"): {"note": "hijack"},
+    ("post", "/api/v1/returns/{ref}/reject"): {"reason": "hijack"},
+    ("post", "/api/v1/returns/{ref}/receive"): {},
+    ("post", "/api/v1/returns/{ref}/inspect"): {
+        "lines": [{"line": "rln_x", "condition": "new", "disposition": "restock"}]
+    },
+    ("post", "/api/v1/returns/{ref}/cancel"): {},
+    ("post", "/api/v1/returns/{ref}/close"): {},
+    ("post", "/api/v1/returns/{ref}/refund"): {"external_id": "hijack"},
+    ("put", "/api/v1/reviews/{ref}/reply"): {"text": "hijack"},
     ("post", "/api/v1/shipments/{ref}/events"): {
         "events": [{"occurred_at": "2026-05-03T09:00:00Z", "status": "exception"}]
     },
@@ -67,7 +77,11 @@ def store_a_objects(api):
         },
     ).json()
     test_delivery = api.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/test").json()
+    return_request = _store_a_return(order["id"])
+    review = _store_a_review(order["id"])
     return {
+        "returns": return_request.public_id,
+        "reviews": review.public_id,
         "webhook-endpoints": endpoint["id"],
         "delivery_id": test_delivery["id"],
         "orders": order["id"],
@@ -75,6 +89,37 @@ def store_a_objects(api):
         "shipments": shipment["id"],
         "products": product["id"],
     }
+
+
+def _store_a_return(order_id: str):
+    """A return of store A's order (returns are created by the shopper's portal, not the API)."""
+    from datetime import timedelta
+
+    from aftersale.orders.models import Order
+    from aftersale.returns.schemas import ReturnCreateIn
+    from aftersale.returns.services import reasons_install_defaults, return_request_create
+
+    order = Order.objects.get(public_id=order_id)
+    reasons_install_defaults(store=order.store)
+    line = order.lines.get()
+    data = ReturnCreateIn(
+        items=[{"line": line.public_id, "quantity": 1, "reason": "too_small"}],
+        outcome="refund",
+        idempotency_key="tenancy-walk",
+    )
+    asked = order.placed_at + timedelta(days=3)
+    return return_request_create(store=order.store, order=order, data=data, now=asked).request
+
+
+def _store_a_review(order_id: str):
+    """A store-level review of store A's order, as the CSV import writes them."""
+    from aftersale.orders.models import Order
+    from aftersale.reviews.models import Review
+
+    order = Order.objects.get(public_id=order_id)
+    return Review.objects.create(
+        store=order.store, order=order, rating=4, text="Fine", source=Review.Source.CSV
+    )
 
 
 def snapshot() -> dict[str, int]:
@@ -87,9 +132,12 @@ def snapshot() -> dict[str, int]:
 
 
 def path_operations():
+    """Every operation a store's key opens (the public ones, like a product's reviews for the
+    review widget, take no key and are tested by their apps)."""
     for path, methods in ninja_api.get_openapi_schema()["paths"].items():
-        for method in methods:
-            yield method, path
+        for method, operation in methods.items():
+            if operation.get("security"):
+                yield method, path
 
 
 def test_every_route_with_an_id_answers_404_to_another_stores_key(store_a_objects, other_api, api):

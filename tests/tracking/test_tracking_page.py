@@ -406,6 +406,28 @@ def test_page_content_and_query_count(store, django_assert_max_num_queries):
 
 
 @pytest.mark.django_db
+def test_a_delivered_order_links_the_returns_portal_and_one_under_way_does_not(store):
+    from aftersale.returns.portal import start_path
+
+    moving = make_order(store, locale="de", time_zone="Europe/Berlin", number="1001")
+    order = make_order(store, locale="de", time_zone="Europe/Berlin", number="1002")
+    client = Client()
+    Shipment.objects.create(store=store, order=moving, carrier="DHL", status="in_transit")
+    Shipment.objects.create(
+        store=store, order=order, carrier="DHL", status="delivered", delivered_at=at(21, 13)
+    )
+
+    under_way = client.get(path_of(tokens.tracking_url(moving.public_id))).content.decode()
+    delivered = client.get(path_of(tokens.tracking_url(order.public_id))).content.decode()
+
+    assert "Artikel zurücksenden oder umtauschen" not in under_way
+    assert f'<a href="{start_path(order.public_id)}">Artikel zurücksenden oder umtauschen</a>' in (
+        delivered
+    )
+    assert client.get(start_path(order.public_id)).status_code in (200, 302, 303)
+
+
+@pytest.mark.django_db
 def test_page_of_a_finished_order_does_not_refresh(store):
     order = make_order(store, locale="en", time_zone="")
     _, delayed = two_shipments(order)

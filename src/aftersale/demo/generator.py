@@ -30,6 +30,7 @@ from aftersale.core.money import quantize
 from aftersale.core.services import api_key_create, store_create
 from aftersale.customers.models import Address, Customer
 from aftersale.demo import catalog_data as words
+from aftersale.demo import returns_seed, reviews_seed
 from aftersale.demo.messages import seed_message_history
 from aftersale.journeys.builtin import ensure_builtin_flows
 from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
@@ -143,6 +144,8 @@ class SeedInfo:
     created: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     messages: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What the feature seeders added per store: {"reviews": {"reviews": 310, …}, …}
+    features: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = []
@@ -153,6 +156,9 @@ class SeedInfo:
             if sent:
                 parts = ", ".join(f"{n:,} {status}" for status, n in sorted(sent.items()))
                 lines.append(f"    messages: {parts}")
+            for feature, counts in self.features.get(slug, {}).items():
+                parts = ", ".join(f"{n:,} {name}" for name, n in counts.items())
+                lines.append(f"    {feature}: {parts}")
         for slug in self.skipped:
             lines.append(f"  {slug}: already there, left as it is")
         lines.append(f"  generated in {self.seconds:.1f}s")
@@ -220,6 +226,11 @@ def _specs(customers: int, orders: int) -> list[StoreSpec]:
     ]
 
 
+# Each feature's demo data, seeded in this order on top of the orders and messages: a module with
+# seed(store, rng, now) -> counts and highlights(store, base_url) -> lines to print.
+FEATURE_SEEDERS = [("returns", returns_seed), ("reviews", reviews_seed)]
+
+
 def seed_demo(
     *, customers: int = 2000, orders: int = 6000, seed: int = 20260101, progress: bool = True
 ) -> SeedInfo:
@@ -240,6 +251,10 @@ def seed_demo(
         _live_changes(store, rng, now)
         with transaction.atomic():
             info.messages[spec.slug] = seed_message_history(store, rng, now)
+        for name, seeder in FEATURE_SEEDERS:
+            with transaction.atomic():
+                counts = seeder.seed(store, random.Random(f"{seed}:{spec.slug}:{name}"), now)
+            info.features.setdefault(spec.slug, {})[name] = counts
     info.seconds = time.perf_counter() - started
     return info
 
@@ -903,6 +918,8 @@ def _highlights(store: Store, base_url: str) -> list[str]:
     lines.append(f"email templates {base}/messaging/messagetemplate/ (edit with a live preview)")
     lines.append(f"flows           {base}/journeys/flow/?store__id__exact={store.pk}")
     lines.append(f"flow results    {base_url}/admin/flows/")
+    for _name, seeder in FEATURE_SEEDERS:
+        lines.extend(seeder.highlights(store, base_url))
     lines.append(
         f"second store    {base}/orders/order/?store__id__exact="
         f"{Store.objects.get(slug=SECOND_STORE_SLUG).pk} (BRL)"

@@ -42,11 +42,11 @@ FLOW_OF_KIND = {
     "delivered": ("delivered-thank-you", "delivered", ()),
     "thank_you": ("delivered-thank-you", "thank-you", ("wait-1d",)),
     "feedback_request": ("feedback-request", "ask", ("wait-3d", "morning")),
-    "review_request": ("review-request", "ask", ("wait-7d", "open-return", "morning")),
+    "review_request": ("review-request", "ask", ("wait-7d", "open-return", "reviewed", "morning")),
     "exclusive_offer": ("exclusive-offer", "offer", ("code",)),
 }
 # What the engine records for the steps before a send.
-STEP_OUTCOMES = {"open-return": "else", "code": "issued"}
+STEP_OUTCOMES = {"open-return": "else", "reviewed": "else", "code": "issued"}
 # How long after the trigger each flow sends.
 FLOW_DELAY = {
     "feedback-request": timedelta(days=3),
@@ -61,10 +61,10 @@ def _with_holdout(store: Store, flow: Flow) -> Flow:
         return flow
     steps = []
     for step in definition["steps"]:
-        if step.get("id") == "open-return":
+        if step.get("id") == "reviewed":
             step = {**step, "else": "ab"}
         steps.append(step)
-        if step.get("id") == "open-return":
+        if step.get("id") == "reviewed":
             steps.append(
                 {
                     "id": "ab",

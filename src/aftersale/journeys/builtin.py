@@ -109,6 +109,13 @@ BUILTIN_FLOWS = [
                     "type": "condition",
                     "if": {"field": "customer.has_open_return", "op": "is_true"},
                     "then": "end",
+                    "else": "reviewed",
+                },
+                {
+                    "id": "reviewed",
+                    "type": "condition",
+                    "if": {"field": "order.has_review", "op": "is_true"},
+                    "then": "end",
                     "else": "morning",
                 },
                 {"id": "morning", "type": "wait", "until_time": "10:00"},
@@ -260,6 +267,21 @@ BUILTIN_FLOWS = [
     ),
 ]
 
+# A return's own parcel (the returns app's label, shipment.is_return) is not news about the
+# delivery of the order: the flows about parcels leave it to the return's messages.
+NOT_A_RETURN = {"field": "shipment.is_return", "op": "is_false"}
+
+
+def _outbound_parcels_only(spec: Builtin) -> Builtin:
+    trigger = spec.definition["trigger"]
+    if not trigger["event"].startswith("shipment."):
+        return spec
+    filters = [NOT_A_RETURN, *trigger.get("filters", [])]
+    definition = {**spec.definition, "trigger": {**trigger, "filters": filters}}
+    return Builtin(spec.key, spec.name, spec.description, definition)
+
+
+BUILTIN_FLOWS = [_outbound_parcels_only(spec) for spec in BUILTIN_FLOWS]
 BUILTIN_KEYS = frozenset(spec.key for spec in BUILTIN_FLOWS)
 
 

@@ -33,6 +33,7 @@ from django.utils.translation import get_language, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 
 from aftersale.core import clock
+from aftersale.core.links import order_links
 from aftersale.core.models import Store
 from aftersale.customers.models import Customer
 from aftersale.orders.models import Order, OrderLine
@@ -526,6 +527,8 @@ class TrackingPage:
     lines: list[LineView]
     refresh: bool
     problem_kinds: list[tuple[str, str]] = field(default_factory=list)
+    # What else the shopper can do with a delivered order (core.links: "Return an item" …).
+    actions: list[tuple[str, str]] = field(default_factory=list)
 
 
 VISIBLE_EVENTS = 5
@@ -839,6 +842,7 @@ def tracking_page(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> Tr
         # Nothing shipped yet counts as "still moving": the first shipment will appear.
         refresh=not shipments or any(not s.final for s in shipments),
         problem_kinds=problem_kinds(),
+        actions=order_links(order) if any(s.delivered for s in shipments) else [],
     )
 
 
@@ -855,7 +859,7 @@ def tracking_page(order: Order, *, language: str, zone: zoneinfo.ZoneInfo) -> Tr
 # with slots where its action and CSRF token go, and those are filled in per request; a form that
 # carries state (an error, the thank-you) is rendered whole.
 PAGE_CACHE_SECONDS = 600
-PAGE_CACHE_RELEASE = "2"  # bump when the page's templates or words change shape
+PAGE_CACHE_RELEASE = "3"  # bump when the page's templates or words change shape
 REPORT_FORM_SLOT = SafeString("<!-- aftersale:report-form -->")
 _ACTION_SLOT = "aftersale-slot-action"
 _CSRF_SLOT = "aftersale-slot-csrf"
