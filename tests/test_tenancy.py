@@ -210,9 +210,17 @@ def test_admin_store_filter_names_only_the_users_stores(store, other_store, djan
 
 
 @pytest.mark.django_db
-def test_back_office_home_links_the_operations_pages(admin_client):
+def test_back_office_home_links_the_operations_pages(admin_client, store):
     page = admin_client.get("/admin/").content.decode()
 
-    for url in ("/admin/tracking/watchlist/", "/admin/tracking/watchlist/lanes/", "/admin/flows/"):
+    for url in (
+        "/admin/tracking/watchlist/",
+        "/admin/tracking/watchlist/lanes/",
+        "/admin/flows/",
+        "/admin/returns/desk/",
+        "/admin/returns/desk/rules/",
+        "/admin/returns/desk/reports/",
+        "/admin/reviews/desk/",
+    ):
         assert f'href="{url}"' in page
         assert admin_client.get(url).status_code == 200
