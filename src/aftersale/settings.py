@@ -179,6 +179,7 @@ AFTERSALE_MAX_BODY_BYTES = env_int("AFTERSALE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = AFTERSALE_MAX_BODY_BYTES
 # Shoppers' forms with photos (returns, reviews): files stream to disk past 2.5 MB.
 AFTERSALE_MAX_UPLOAD_BYTES = env_int("AFTERSALE_MAX_UPLOAD_BYTES", 32 * 1024 * 1024)
+AFTERSALE_RETURN_PHOTO_MAX_BYTES = env_int("AFTERSALE_RETURN_PHOTO_MAX_BYTES", 8 * 1024 * 1024)
 # Raw inbound webhook payloads older than this are deleted by a periodic job.
 AFTERSALE_INBOUND_RETENTION_DAYS = env_int("AFTERSALE_INBOUND_RETENTION_DAYS", 30)
 # Tracking providers' webhook secrets per store, JSON: {"<store slug>": {"easypost": "…", …}}.
