@@ -1,4 +1,14 @@
-from django.urls import path  # noqa: F401
+"""Back-office pages of feedback, mounted under /admin/feedback/desk/ (before the admin's own
+URLs): the report, and the detractor cases."""
+
+from django.urls import path
+
+from aftersale.feedback import backoffice
 
 app_name = "feedback_backoffice"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("", backoffice.report, name="report"),
+    path("cases/", backoffice.cases, name="cases"),
+    path("cases/<str:public_id>/", backoffice.case, name="case"),
+]
