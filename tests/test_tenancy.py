@@ -221,6 +221,8 @@ def test_back_office_home_links_the_operations_pages(admin_client, store):
         "/admin/returns/desk/rules/",
         "/admin/returns/desk/reports/",
         "/admin/reviews/desk/",
+        "/admin/feedback/desk/",
+        "/admin/feedback/desk/cases/",
     ):
         assert f'href="{url}"' in page
         assert admin_client.get(url).status_code == 200

@@ -30,7 +30,7 @@ from aftersale.core.money import quantize
 from aftersale.core.services import api_key_create, store_create
 from aftersale.customers.models import Address, Customer
 from aftersale.demo import catalog_data as words
-from aftersale.demo import returns_seed, reviews_seed
+from aftersale.demo import feedback_seed, returns_seed, reviews_seed
 from aftersale.demo.messages import seed_message_history
 from aftersale.journeys.builtin import ensure_builtin_flows
 from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
@@ -228,7 +228,11 @@ def _specs(customers: int, orders: int) -> list[StoreSpec]:
 
 # Each feature's demo data, seeded in this order on top of the orders and messages: a module with
 # seed(store, rng, now) -> counts and highlights(store, base_url) -> lines to print.
-FEATURE_SEEDERS = [("returns", returns_seed), ("reviews", reviews_seed)]
+FEATURE_SEEDERS = [
+    ("returns", returns_seed),
+    ("reviews", reviews_seed),
+    ("feedback", feedback_seed),
+]
 
 
 def seed_demo(
@@ -876,6 +880,9 @@ def _grant_staff_permissions(user) -> None:
         "integrations",
         "webhooks",
         "core",
+        "returns",
+        "reviews",
+        "feedback",
     ]
     perms = Permission.objects.filter(
         content_type__app_label__in=labels, codename__startswith="view_"

@@ -41,7 +41,6 @@ FLOW_OF_KIND = {
     "shipping_confirmation": ("shipping-confirmation", "shipped", ()),
     "delivered": ("delivered-thank-you", "delivered", ()),
     "thank_you": ("delivered-thank-you", "thank-you", ("wait-1d",)),
-    "feedback_request": ("feedback-request", "ask", ("wait-3d", "morning")),
     "review_request": ("review-request", "ask", ("wait-7d", "open-return", "reviewed", "morning")),
     "exclusive_offer": ("exclusive-offer", "offer", ("code",)),
 }
@@ -49,7 +48,6 @@ FLOW_OF_KIND = {
 STEP_OUTCOMES = {"open-return": "else", "reviewed": "else", "code": "issued"}
 # How long after the trigger each flow sends.
 FLOW_DELAY = {
-    "feedback-request": timedelta(days=3),
     "review-request": timedelta(days=7),
 }
 
@@ -160,21 +158,13 @@ class _History:
                     self._add(
                         order, None, "thank_you", shipment.delivered_at + timedelta(days=1), address
                     )
-                    feedback = shipment.delivered_at + timedelta(days=3)
-                    self._add(
-                        order,
-                        None,
-                        "feedback_request",
-                        feedback,
-                        address,
-                        opted_out=customer is not None and customer.pk in opted_out,
-                    )
                     self._add(
                         order,
                         None,
                         "review_request",
                         shipment.delivered_at + timedelta(days=7),
                         address,
+                        opted_out=customer is not None and customer.pk in opted_out,
                     )
             if customer is not None and order_counts.get(order.pk) == 2:
                 self._add(

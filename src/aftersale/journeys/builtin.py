@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from aftersale.core.models import Store
 from aftersale.core.services import Conflict
+from aftersale.feedback.flows import FLOWS as SURVEY_FLOWS
 from aftersale.journeys.models import Flow
 from aftersale.journeys.services import flow_create
 
@@ -84,14 +85,15 @@ BUILTIN_FLOWS = [
     ),
     Builtin(
         "feedback-request",
-        "Feedback request",
-        "Asks how the order went three days after delivery.",
+        "NPS survey",
+        "Asks how likely the shopper is to recommend the shop (one click in the email) three days "
+        "after delivery.",
         {
             "trigger": {"event": "shipment.delivered", "once_per": "order"},
             "steps": [
                 {"id": "wait-3d", "type": "wait", "duration": "3d"},
                 {"id": "morning", "type": "wait", "until_time": "10:00"},
-                {"id": "ask", "type": "send", "kind": "feedback_request"},
+                {"id": "ask", "type": "send", "kind": "survey_nps"},
             ],
             "exit": MARKETING_EXITS,
         },
@@ -281,6 +283,14 @@ def _outbound_parcels_only(spec: Builtin) -> Builtin:
     return Builtin(spec.key, spec.name, spec.description, definition)
 
 
+# The surveys' other placements (feedback/flows.py): CES when a return closes, and promoters
+# asked for a review. CSAT after delivery is there too, but not switched on for every store: it
+# would ask the same shoppers as the NPS survey.
+BUILTIN_FLOWS += [
+    Builtin(flow["key"], flow["name"], flow["description"], flow["definition"])
+    for flow in SURVEY_FLOWS
+    if flow["key"] in ("survey-ces-return", "promoter-review")
+]
 BUILTIN_FLOWS = [_outbound_parcels_only(spec) for spec in BUILTIN_FLOWS]
 BUILTIN_KEYS = frozenset(spec.key for spec in BUILTIN_FLOWS)
 
