@@ -1,19 +1,26 @@
 """The shopper's returns portal against `aftersale serve`, beside the trivial authenticated GET.
 
     .venv/bin/python bench/returns_portal.py [--seconds 10] [--concurrency 32] [--orders 200]
-                                              [--db sqlite,postgres]
+                                              [--db sqlite,postgres] [--only cached,fresh]
 
 For each database: migrate a scratch database, create a store and a key, seed a catalogue (a
 jacket in three sizes, a mug, a final-sale cap), the default reasons and rules, and delivered
-orders of three lines each; start the production server, then measure in the same run
-(a) GET /api/v1/ping, the trivial authenticated baseline, (b) GET /returns, the lookup page,
-(c) GET /returns/items?s=<draft> (the order's lines with what each may do: the rules evaluated
-per line and reason) and (d) GET /returns/confirm?s=<draft> (the server's full quote of a drafted
-store-credit return), for distinct orders round-robin. Prints req/s, p50/p99 and each page's
-ratio to the baseline (target: ≥ 40% of the trivial GET, p99 < 150 ms). The pages are served
-from the portal's page cache after a warm-up that renders each once per server process; two more
-rows show the pages rendered afresh: the items page of a draft with choices (never cached) and
-the confirm page of drafts never seen before (the full server-side quote every time).
+orders of three lines each, with a draft per order at each step. Then, against the production
+server (2 processes × 8 threads), in the same run:
+
+* cached — the pages as the portal's 60-s page cache serves them: after a warm-up that renders
+  each order's pages once in each server process, (a) GET /api/v1/ping, the trivial
+  authenticated baseline, (b) GET /returns (lookup), (c) GET /returns/items?s=<draft> (the
+  order's lines with what each may do), (d) /returns/outcome (each outcome priced), (e)
+  /returns/method (each way back priced) and (f) /returns/confirm (the full quote), distinct
+  orders round-robin;
+* fresh — the same pages rendered afresh on every request, as for a shop whose shoppers each
+  come once (no two on the same order within a minute): a second server whose settings replace
+  the cache with Django's DummyCache, so every GET pays the page-version query, the selectors,
+  the quotes and the template; the baseline GET is measured again on that server.
+
+Prints req/s, p50/p99 and each page's ratio to its section's baseline (target: ≥ 40% of the
+trivial GET, p99 < 150 ms).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,7 +50,8 @@ from bench.server import (
 
 def seed(store_slug: str, orders: int) -> None:
     """Runs inside a subprocess with the bench environment: prints one JSON line per order with
-    the items and confirm page paths."""
+    the path of each step's page (a fresh draft's items, then the mug chosen for a change of mind:
+    outcome; store credit: method; drop-off: confirm)."""
     import django
 
     django.setup()
@@ -125,22 +134,14 @@ def seed(store_slug: str, orders: int) -> None:
         )
         mug = order.lines.get(title="Trail Mug")
         draft = Draft.start(order.public_id)
-        items = reverse("returns:items") + "?s=" + draft.sign()
+        pages = {"items": reverse("returns:items") + "?s=" + draft.sign()}
         draft.items = [DraftItem(line=mug.public_id, quantity=1, reason="changed_mind")]
-        # Back on the items page with a choice made: a page of its own, never cached.
-        items_chosen = reverse("returns:items") + "?s=" + draft.sign()
+        pages["outcome"] = reverse("returns:outcome") + "?s=" + draft.sign()
         draft.outcome = "store_credit"
+        pages["method"] = reverse("returns:method") + "?s=" + draft.sign()
         draft.method = "drop_off"
-        confirm = reverse("returns:confirm") + "?s=" + draft.sign()
-        fresh = []
-        for k in range(20):  # drafts that differ (their comment): each confirm page is new
-            draft.items[0].comment = f"bench {k}"
-            fresh.append(reverse("returns:confirm") + "?s=" + draft.sign())
-        print(
-            json.dumps(
-                {"items": items, "items_chosen": items_chosen, "confirm": confirm, "fresh": fresh}
-            )
-        )
+        pages["confirm"] = reverse("returns:confirm") + "?s=" + draft.sign()
+        print(json.dumps(pages))
 
 
 def seed_orders(env: dict[str, str], orders: int) -> list[dict]:
@@ -155,84 +156,137 @@ def seed_orders(env: dict[str, str], orders: int) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def measure(kind: str, seconds: float, concurrency: int, orders: int) -> None:
-    with scratch_database(kind) as url:
+PAGES = ("items", "outcome", "method", "confirm")
+NO_CACHE_SETTINGS = """from aftersale.settings import *  # noqa: F403
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+"""
+
+
+def measure_server(
+    env: dict[str, str],
+    token: str,
+    drafts: list[dict],
+    *,
+    seconds: float,
+    concurrency: int,
+    warm: bool,
+    suffix: str,
+) -> list:
+    with running_server(env) as port:
+        host = f"127.0.0.1:{port}"
+        lang = {"Accept-Language": "de"}
+        ping = build_request("GET", "/api/v1/ping", host, {"Authorization": f"Bearer {token}"})
+        lookup = build_request("GET", "/returns", host, lang)
+        cycles = {
+            page: itertools.cycle([build_request("GET", d[page], host, lang) for d in drafts])
+            for page in PAGES
+        }
+        if warm:
+            # Every page several times over as many connections as the measurement (keep-alive
+            # connections stay with one server process, and each process keeps its own page
+            # cache unless CACHE_URL names a shared one), so that each process has rendered each
+            # order's pages once; they are kept a minute (returns/views.py). Several rounds, each
+            # on new connections, so both processes get their share.
+            for _ in range(4):
+                for page in PAGES:
+                    run_load(
+                        host="127.0.0.1",
+                        port=port,
+                        make_request=lambda page=page: next(cycles[page]),
+                        concurrency=concurrency,
+                        seconds=60,
+                        label="warm-up",
+                        max_requests=3 * len(drafts),
+                    )
+        else:  # the first requests of a process compile templates and queries: not measured
+            for page in PAGES:
+                run_load(
+                    host="127.0.0.1",
+                    port=port,
+                    make_request=lambda page=page: next(cycles[page]),
+                    concurrency=concurrency,
+                    seconds=5,
+                    label="warm-up",
+                    max_requests=4 * concurrency,
+                )
+        scenarios = [
+            ("GET /api/v1/ping (baseline)", lambda: ping),
+            (f"GET /returns (lookup){suffix}", lambda: lookup),
+        ] + [
+            (f"GET /returns/{page}{suffix}", lambda page=page: next(cycles[page])) for page in PAGES
+        ]
+        return [
+            run_load(
+                host="127.0.0.1",
+                port=port,
+                make_request=make,
+                concurrency=concurrency,
+                seconds=seconds,
+                label=label,
+            )
+            for label, make in scenarios
+        ]
+
+
+def verdicts(rows: list) -> None:
+    baseline = rows[0]
+    for row in rows[1:]:
+        ratio = row.rps / baseline.rps if baseline.rps else 0
+        verdict = "ok" if ratio >= 0.4 and row.p99 < 150 else "BELOW TARGET"
+        print(
+            f"{row.label}: {row.rps:,.0f} req/s = {ratio:.0%} of the trivial GET "
+            f"(target ≥ 40%), p99 {row.p99:.0f} ms (target < 150 ms), "
+            f"statuses {dict(sorted(row.statuses.items()))} → {verdict}"
+        )
+
+
+def measure(kind: str, seconds: float, concurrency: int, orders: int, only: set[str]) -> None:
+    # A database of its own: other benchmarks may run beside this one.
+    with (
+        scratch_database(kind, name="bench_returns_portal") as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         env = bench_env(url)
         aftersale(env, "migrate", "-v", "0")
         aftersale(env, "createstore", "bench", "--name", "Bench", "--currency", "EUR")
         out = aftersale(env, "apikey", "create", "--store", "bench", "--name", "bench")
         token = re.search(r"token \(shown once\): (\S+)", out).group(1)
         drafts = seed_orders(env, orders)
-        with running_server(env) as port:
-            host = f"127.0.0.1:{port}"
-            lang = {"Accept-Language": "de"}
-            ping = build_request("GET", "/api/v1/ping", host, {"Authorization": f"Bearer {token}"})
-            lookup = build_request("GET", "/returns", host, lang)
-            items = itertools.cycle([build_request("GET", d["items"], host, lang) for d in drafts])
-            confirm = itertools.cycle(
-                [build_request("GET", d["confirm"], host, lang) for d in drafts]
+        title = f"{kind}: {concurrency} concurrent clients, {seconds:.0f}s, {len(drafts)} orders"
+        if "cached" in only:
+            rows = measure_server(
+                env,
+                token,
+                drafts,
+                seconds=seconds,
+                concurrency=concurrency,
+                warm=True,
+                suffix=" cached",
             )
-            # Warm-up: every page several times over as many connections as the measurement
-            # (keep-alive connections stay with one server process, and each process keeps its
-            # own page cache unless CACHE_URL names a shared one), so that each process has
-            # rendered each page once; the pages are kept a minute (returns/views.py).
-            # Several rounds, each on new connections, so both processes get their share.
-            for _ in range(4):
-                for make in (lambda: next(items), lambda: next(confirm)):
-                    run_load(
-                        host="127.0.0.1",
-                        port=port,
-                        make_request=make,
-                        concurrency=concurrency,
-                        seconds=60,
-                        label="warm-up",
-                        max_requests=3 * len(drafts),
-                    )
-            chosen = itertools.cycle(
-                [build_request("GET", d["items_chosen"], host, lang) for d in drafts]
-            )
-            fresh = itertools.cycle(
-                [
-                    build_request("GET", path, host, lang)
-                    for k in range(20)
-                    for path in (d["fresh"][k] for d in drafts)
-                ]
-            )
-            rows = []
-            for label, make, limit in (
-                ("GET /api/v1/ping (baseline)", lambda: ping, 10**9),
-                ("GET /returns (lookup)", lambda: lookup, 10**9),
-                (f"GET /returns/items ({len(drafts)} orders)", lambda: next(items), 10**9),
-                (f"GET /returns/confirm ({len(drafts)})", lambda: next(confirm), 10**9),
-                ("  items, uncached (back, chosen)", lambda: next(chosen), 10**9),
-                # Stops before the drafts come round again (clients in flight take one more).
-                (
-                    "  confirm, uncached (new drafts)",
-                    lambda: next(fresh),
-                    20 * len(drafts) - concurrency,
+            print_table(rows, rows[0], f"{title}, pages from the page cache")
+            verdicts(rows)
+        if "fresh" in only:
+            Path(tmp, "bench_nocache_settings.py").write_text(NO_CACHE_SETTINGS)
+            fresh_env = {
+                **env,
+                "DJANGO_SETTINGS_MODULE": "bench_nocache_settings",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (tmp, str(REPO / "src"), env.get("PYTHONPATH", "")) if p
                 ),
-            ):
-                rows.append(
-                    run_load(
-                        host="127.0.0.1",
-                        port=port,
-                        make_request=make,
-                        concurrency=concurrency,
-                        seconds=seconds,
-                        label=label,
-                        max_requests=limit,
-                    )
-                )
-        baseline = rows[0]
-        print_table(rows, baseline, f"{kind}: {concurrency} concurrent clients, {seconds:.0f}s")
-        for row in rows[1:4]:
-            ratio = row.rps / baseline.rps if baseline.rps else 0
-            verdict = "ok" if ratio >= 0.4 and row.p99 < 150 else "BELOW TARGET"
-            print(
-                f"{row.label}: {row.rps:,.0f} req/s = {ratio:.0%} of the trivial GET "
-                f"(target ≥ 40%), p99 {row.p99:.0f} ms (target < 150 ms), "
-                f"statuses {dict(sorted(row.statuses.items()))} → {verdict}"
+            }
+            rows = measure_server(
+                fresh_env,
+                token,
+                drafts,
+                seconds=seconds,
+                concurrency=concurrency,
+                warm=False,
+                suffix=" fresh",
             )
+            print_table(rows, rows[0], f"{title}, every page rendered afresh (no page cache)")
+            verdicts(rows)
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -241,6 +295,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument("--only", default="cached,fresh", help="cached, fresh or both")
     parser.add_argument("--seed-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed_only:
@@ -252,7 +307,7 @@ def main() -> None:
         if kind == "postgres" and not postgres_available():
             print("postgres: skipped (no server at BENCH_POSTGRES_URL)")
             continue
-        measure(kind, args.seconds, args.concurrency, args.orders)
+        measure(kind, args.seconds, args.concurrency, args.orders, set(args.only.split(",")))
 
 
 if __name__ == "__main__":

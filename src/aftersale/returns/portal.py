@@ -15,6 +15,7 @@ holds what the pages need around them:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -312,7 +313,15 @@ def shopper_text(message: str) -> str:
 
 
 def money(amount: Decimal | None, currency: str, lang: str) -> str:
-    return format_money(amount or Decimal(0), currency, babel_locale(lang))
+    # Keyed by the amount's text: equal Decimals (0 and -0.00) may not be written alike.
+    return _money(str(amount or Decimal(0)), currency, lang)
+
+
+@functools.lru_cache(maxsize=4096)
+def _money(amount: str, currency: str, lang: str) -> str:
+    """Formatted once per amount, currency and language: the portal's pages show the same
+    prices (a catalogue, the order's lines) again and again, and babel is slow at it."""
+    return format_money(Decimal(amount), currency, babel_locale(lang))
 
 
 def sample_return_context(message, locale: str) -> dict:

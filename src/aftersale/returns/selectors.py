@@ -5,13 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db import connections, router
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.db.models.query import get_related_populators
 
 from aftersale.catalog.models import Variant
 from aftersale.core import clock
@@ -23,6 +28,7 @@ from aftersale.orders.models import Order, OrderLine, RefundLine
 from aftersale.returns.models import (
     Outcome,
     ReturnLabel,
+    ReturnLine,
     ReturnReason,
     ReturnRequest,
     ReturnRuleSet,
@@ -57,6 +63,119 @@ OPEN_STATUSES = (
 )
 
 
+# -- prepared queries -------------------------------------------------------------------------
+#
+# The portal's pages read the same few queries for every order: compiling them with the ORM each
+# time costs more than running them. A prepared query is a queryset built once with sentinel
+# values where the per-call values go, compiled to SQL once per database, and run with the
+# sentinels replaced; its rows come back through the same compiler (converters, select_related
+# and annotations), so the results are exactly what the queryset would give.
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple
+    slots: tuple[tuple[int, str], ...]
+    compiler: object
+    converters: dict
+    # For model instances (as ModelIterable builds them): the model's columns, the
+    # select_related populators, annotations.
+    start: int = 0
+    end: int = 0
+    names: tuple[str, ...] = ()
+    populators: tuple = ()
+    annotations: dict = field(default_factory=dict)
+
+
+class PreparedQuery:
+    def __init__(self, build: Callable[..., QuerySet], **sentinels: object):
+        self.build = build
+        self.sentinels = sentinels
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, alias: str) -> _Compiled:
+        found = self._compiled.get(alias)
+        if found is not None:
+            return found
+        with self._lock:
+            qs = self.build(**self.sentinels)
+            compiler = qs.query.get_compiler(using=alias)
+            sql, params = compiler.as_sql()
+            slots = []
+            for name, sentinel in self.sentinels.items():
+                where = [i for i, p in enumerate(params) if p == sentinel]
+                if not where:
+                    raise RuntimeError(f"prepared query: {name} is not among {params!r}")
+                slots += [(i, name) for i in where]
+            columns = [s[0] for s in compiler.select[: compiler.col_count]]
+            if compiler.has_composite_fields(columns):
+                raise RuntimeError("prepared query: composite fields are not supported")
+            extra = {}
+            klass_info = compiler.klass_info
+            if klass_info is not None:  # a query of model instances
+                select = compiler.select
+                fields = klass_info["select_fields"]
+                extra = {
+                    "start": fields[0],
+                    "end": fields[-1] + 1,
+                    "names": tuple(f[0].target.attname for f in select[fields[0] : fields[-1] + 1]),
+                    "populators": tuple(get_related_populators(klass_info, select, alias)),
+                    "annotations": dict(compiler.annotation_col_map),
+                }
+            found = _Compiled(
+                sql=sql,
+                params=tuple(params),
+                slots=tuple(slots),
+                compiler=compiler,
+                # What results_iter would work out on every call: the columns' converters.
+                converters=compiler.get_converters(columns),
+                **extra,
+            )
+            self._compiled[alias] = found
+        return found
+
+    def _run(self, alias: str, values: dict) -> tuple[_Compiled, list]:
+        compiled = self._compile(alias)
+        params = list(compiled.params)
+        for index, name in compiled.slots:
+            params[index] = values[name]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters and rows:
+            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
+        return compiled, rows
+
+    def rows(self, model=None, **values) -> list[tuple]:
+        """The rows of a values_list() query."""
+        _, rows = self._run(router.db_for_read(model or Order), values)
+        return [tuple(row) for row in rows]
+
+    def objects(self, model, **values) -> list:
+        """Model instances, as iterating the queryset gives them."""
+        alias = router.db_for_read(model)
+        compiled, rows = self._run(alias, values)
+        start, end, names = compiled.start, compiled.end, compiled.names
+        found = []
+        for row in rows:
+            obj = model.from_db(alias, names, row[start:end])
+            for populator in compiled.populators:
+                populator.populate(row, obj)
+            for name, position in compiled.annotations.items():
+                setattr(obj, name, row[position])
+            found.append(obj)
+        return found
+
+
+# Values no real row has, standing for the per-call values of the prepared queries below.
+_SENTINEL_ORDER = -7_300_000_001
+_SENTINEL_STORE = -7_300_000_002
+_SENTINEL_CURRENCY = "XSENTINEL"
+_SENTINEL_PUBLIC_ID = "ord_xsentinel-prepared-query"
+
+
 # -- rules ------------------------------------------------------------------------------------
 
 _compiled_cache: dict[str, CompiledRules] = {}
@@ -82,8 +201,23 @@ def definition_fingerprint(definition: dict) -> str:
 _DEFAULT_FINGERPRINT = definition_fingerprint(DEFAULT_DEFINITION)
 
 
-def compiled_rules(*, store: Store) -> CompiledRules:
-    """The store's rules, compiled once per distinct definition (cached by its fingerprint)."""
+_NO_ROW = object()
+
+
+def compiled_rules(*, store: Store, fingerprint: str | object | None = _NO_ROW) -> CompiledRules:
+    """The store's rules, compiled once per distinct definition (cached by its fingerprint).
+
+    A caller that already read the rule set's fingerprint (None: the store has no rule set)
+    passes it, and the definition is only read when that fingerprint was never compiled."""
+    if fingerprint is _NO_ROW:
+        fingerprint = (
+            ReturnRuleSet.objects.filter(store=store).values_list("fingerprint", flat=True).first()
+        )
+    if fingerprint is None:
+        fingerprint = _DEFAULT_FINGERPRINT
+    hit = _compiled_cache.get(fingerprint) if fingerprint else None
+    if hit is not None:
+        return hit
     row = ReturnRuleSet.objects.filter(store=store).values_list("fingerprint", "definition").first()
     fingerprint, definition = row if row else (_DEFAULT_FINGERPRINT, DEFAULT_DEFINITION)
     if not fingerprint:
@@ -142,6 +276,20 @@ def order_find_for_return(
     return None
 
 
+_PORTAL_ORDER = PreparedQuery(
+    lambda public_id: Order.objects.filter(public_id=public_id).select_related(
+        "store", "customer", "shipping_address"
+    ),
+    public_id=_SENTINEL_PUBLIC_ID,
+)
+
+
+def portal_order(public_id: str) -> Order | None:
+    """The order a portal draft is about, with its store, customer and shipping address."""
+    found = _PORTAL_ORDER.objects(Order, public_id=public_id)
+    return found[0] if found else None
+
+
 # -- money per line ---------------------------------------------------------------------------
 
 
@@ -184,10 +332,13 @@ def customer_return_stats(*, store: Store, customer_id: int | None) -> tuple[int
         .exclude(exchange_for__isnull=False)  # replacement orders of exchanges
         .count()
     )
-    rate = (
+    return returns, _return_rate(returns, orders)
+
+
+def _return_rate(returns: int, orders: int) -> Decimal:
+    return (
         (Decimal(returns) / Decimal(orders)).quantize(Decimal("0.0001")) if orders else Decimal(0)
     )
-    return returns, rate
 
 
 def delivered_at(order: Order) -> datetime | None:
@@ -367,6 +518,16 @@ class OrderEligibility:
     return_fee: Decimal
     upcharge_payment_url: str
     open_returns: list[ReturnRequest]
+    # What it was worked out from, for return_quote(eligibility=...) in the same request: the
+    # moment, the gift flag, the order's facts, the rules, the store's reasons, what each line
+    # was paid (by pk) and every return of the order (oldest first).
+    now: datetime | None = None
+    gift: bool = False
+    facts: OrderFacts | None = None
+    compiled: CompiledRules | None = None
+    reasons: list[ReturnReason] = field(default_factory=list)
+    nets: dict[int, Decimal] = field(default_factory=dict)
+    returns: list[ReturnRequest] = field(default_factory=list)
 
 
 def returned_quantities(order: Order) -> dict[int, int]:
@@ -408,15 +569,31 @@ def variant_option(variant: Variant) -> VariantOption:
     )
 
 
-def exchange_catalog(
-    *, store: Store, currency: str, query: str = "", limit: int = 40
-) -> list[VariantOption]:
-    qs = (
+def _catalog_query(store, currency) -> QuerySet[Variant]:
+    return (
         Variant.objects.filter(store=store, currency=currency)
         .filter(Q(inventory_quantity__isnull=True) | Q(inventory_quantity__gt=0))
         .select_related("product")
         .order_by("product__title", "id")
     )
+
+
+CATALOG_LIMIT = 40
+_CATALOG = PreparedQuery(
+    lambda store, currency: _catalog_query(store, currency)[:CATALOG_LIMIT],
+    store=_SENTINEL_STORE,
+    currency=_SENTINEL_CURRENCY,
+)
+
+
+def exchange_catalog(
+    *, store: Store, currency: str, query: str = "", limit: int = CATALOG_LIMIT
+) -> list[VariantOption]:
+    """In-stock variants in the order's currency, by product title (a search narrows them)."""
+    if not query and limit == CATALOG_LIMIT:
+        found = _CATALOG.objects(Variant, store=store.pk, currency=currency)
+        return [variant_option(v) for v in found]
+    qs = _catalog_query(store, currency)
     if query:
         qs = qs.filter(
             Q(product__title__icontains=query) | Q(title__icontains=query) | Q(sku__iexact=query)
@@ -440,6 +617,106 @@ def outcome_unit_amount(outcome: str, unit: Decimal, decision: Decision, currenc
     return Decimal(0)
 
 
+# The reads of return_eligibility, prepared (see PreparedQuery): five queries per order.
+
+
+def _count(qs: QuerySet) -> Coalesce:
+    return Coalesce(
+        Subquery(qs.order_by().values("store_id").annotate(n=Count("id")).values("n")[:1]), 0
+    )
+
+
+def _order_state_query(store: int, order: int) -> QuerySet:
+    """When the order was first delivered, the customer's live returns and orders in the store
+    (for the return rate, as customer_return_stats counts them) and the fingerprint of the
+    store's rule set."""
+    customer_returns = ReturnRequest.objects.filter(
+        LIVE, store_id=store, customer_id=OuterRef("customer_id")
+    )
+    customer_orders = (
+        Order.objects.filter(store_id=store, customer_id=OuterRef("customer_id"))
+        .exclude(status=Order.Status.CANCELLED)
+        .exclude(exchange_for__isnull=False)
+    )
+    delivered = (
+        Shipment.objects.filter(order_id=OuterRef("pk"), delivered_at__isnull=False)
+        .exclude(source=RETURN_SHIPMENT_SOURCE)
+        .order_by()
+        .values("order_id")
+        .annotate(at=Min("delivered_at"))
+        .values("at")[:1]
+    )
+    fingerprint = ReturnRuleSet.objects.filter(store_id=store).values("fingerprint")[:1]
+    return Order.objects.filter(pk=order).values_list(
+        Subquery(delivered),
+        _count(customer_returns),
+        _count(customer_orders),
+        Subquery(fingerprint),
+    )
+
+
+def _lines_query(order: int) -> QuerySet:
+    """The order's lines with their product and variant, and the units of each already in a
+    live return of the order or refunded by the platform outside one (returned_quantities)."""
+    returned = (
+        ReturnLine.objects.filter(
+            order_line_id=OuterRef("pk"), request__order_id=OuterRef("order_id")
+        )
+        .exclude(
+            request__status__in=[ReturnRequest.Status.CANCELLED, ReturnRequest.Status.REJECTED]
+        )
+        .order_by()
+        .values("order_line_id")
+        .annotate(n=Sum("quantity"))
+        .values("n")[:1]
+    )
+    refunded = (
+        RefundLine.objects.filter(
+            order_line_id=OuterRef("pk"), refund__return_requests__isnull=True
+        )
+        .order_by()
+        .values("order_line_id")
+        .annotate(n=Sum("quantity"))
+        .values("n")[:1]
+    )
+    return (
+        OrderLine.objects.filter(order_id=order)
+        .select_related("product", "variant")
+        .annotate(
+            units_returned=Coalesce(Subquery(returned), 0),
+            units_refunded=Coalesce(Subquery(refunded), 0),
+        )
+        .order_by("id")
+    )
+
+
+_ORDER_STATE = PreparedQuery(_order_state_query, store=_SENTINEL_STORE, order=_SENTINEL_ORDER)
+_LINES = PreparedQuery(_lines_query, order=_SENTINEL_ORDER)
+_REASONS = PreparedQuery(
+    lambda store: ReturnReason.objects.filter(store_id=store, active=True).select_related("parent"),
+    store=_SENTINEL_STORE,
+)
+_ORDER_RETURNS = PreparedQuery(
+    lambda store, order: ReturnRequest.objects.filter(store_id=store, order_id=order).order_by(
+        "id"
+    ),
+    store=_SENTINEL_STORE,
+    order=_SENTINEL_ORDER,
+)
+_EXCHANGE_VARIANTS = PreparedQuery(
+    lambda store, order, currency: Variant.objects.filter(
+        store_id=store,
+        currency=currency,
+        product_id__in=OrderLine.objects.filter(order_id=order, product_id__isnull=False).values(
+            "product_id"
+        ),
+    ).select_related("product"),
+    store=_SENTINEL_STORE,
+    order=_SENTINEL_ORDER,
+    currency=_SENTINEL_CURRENCY,
+)
+
+
 def return_eligibility(
     *,
     store: Store,
@@ -449,20 +726,25 @@ def return_eligibility(
     locale: str = "en",
 ) -> OrderEligibility:
     now = now or clock.now()
-    compiled = compiled_rules(store=store)
-    lines = list(
-        OrderLine.objects.filter(order=order).select_related("product", "variant").order_by("id")
+    state = _ORDER_STATE.rows(Order, store=store.pk, order=order.pk)
+    delivered, customer_returns, customer_orders, fingerprint = (
+        state[0] if state else (None, 0, 0, _NO_ROW)  # an order deleted meanwhile
     )
+    compiled = compiled_rules(store=store, fingerprint=fingerprint)
+    lines = _LINES.objects(OrderLine, order=order.pk)
     currency = order.currency
-    delivered = delivered_at(order)
-    facts = order_facts(store=store, order=order, now=now, gift=gift, delivered=delivered)
-    nets = line_net_amounts(order, lines)
-    taken = returned_quantities(order)
-    all_reasons = reasons(store=store)
-    leaves = leaf_reasons(all_reasons)
-    open_returns = list(
-        ReturnRequest.objects.filter(order=order, status__in=OPEN_STATUSES).order_by("id")
+    stats = (0, Decimal(0))
+    if order.customer_id is not None:
+        stats = (customer_returns, _return_rate(customer_returns, customer_orders))
+    facts = order_facts(
+        store=store, order=order, now=now, gift=gift, delivered=delivered, stats=stats
     )
+    nets = line_net_amounts(order, lines)
+    taken = {line.pk: line.units_returned + line.units_refunded for line in lines}
+    all_reasons = _REASONS.objects(ReturnReason, store=store.pk)
+    leaves = leaf_reasons(all_reasons)
+    order_returns = _ORDER_RETURNS.objects(ReturnRequest, store=store.pk, order=order.pk)
+    open_returns = [ret for ret in order_returns if ret.status in OPEN_STATUSES]
     order_message = ""
     if order.status == Order.Status.CANCELLED:
         order_message = "This order was cancelled, so there is nothing to return."
@@ -472,7 +754,12 @@ def return_eligibility(
         and order.channel != Order.Channel.IN_STORE  # taken home from the shop
     ):
         order_message = "This order has not shipped yet. You can return items once they arrive."
-    variants_by_product = _exchange_variants(store, lines, currency)
+    variants_by_product: dict[int, list[Variant]] = defaultdict(list)
+    if any(line.product_id for line in lines):
+        for variant in _EXCHANGE_VARIANTS.objects(
+            Variant, store=store.pk, order=order.pk, currency=currency
+        ):
+            variants_by_product[variant.product_id].append(variant)
     passed = order_pass(compiled, facts)
     since = delivered or order.placed_at
     zone = store_zone(store)
@@ -578,18 +865,14 @@ def return_eligibility(
         return_fee=quantize(max(fees, default=Decimal(0)), currency),
         upcharge_payment_url=compiled.upcharge_payment_url,
         open_returns=open_returns,
+        now=now,
+        gift=gift,
+        facts=facts,
+        compiled=compiled,
+        reasons=all_reasons,
+        nets=nets,
+        returns=order_returns,
     )
-
-
-def _exchange_variants(store: Store, lines: list[OrderLine], currency: str):
-    product_ids = {line.product_id for line in lines if line.product_id}
-    by_product: dict[int, list[Variant]] = defaultdict(list)
-    if product_ids:
-        for variant in Variant.objects.filter(
-            store=store, product_id__in=product_ids, currency=currency
-        ).select_related("product"):
-            by_product[variant.product_id].append(variant)
-    return by_product
 
 
 # -- returns ----------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ from aftersale.returns.selectors import (
     LIVE,
     RESOLVED_BY_OUTCOME,
     RETURN_SHIPMENT_SOURCE,
+    OrderEligibility,
     amount_for,
     compiled_from,
     compiled_rules,
@@ -74,10 +75,7 @@ from aftersale.returns.selectors import (
     in_stock,
     leaf_reasons,
     line_facts,
-    line_net_amounts,
-    order_facts,
     reason_facts,
-    reasons,
     return_eligibility,
     return_status_token,
     store_zone,
@@ -175,21 +173,47 @@ def _fees_waived(outcome: str, decision: Decision, reason: ReturnReason) -> bool
 
 
 def return_quote(
-    *, store: Store, order: Order, data: ReturnCreateIn, now: datetime | None = None
+    *,
+    store: Store,
+    order: Order,
+    data: ReturnCreateIn,
+    now: datetime | None = None,
+    eligibility: OrderEligibility | None = None,
 ) -> ReturnQuote:
-    """What this return would be, priced by the server; DomainError for anything not allowed."""
+    """What this return would be, priced by the server; DomainError for anything not allowed.
+
+    `eligibility`: return_eligibility of this order (and gift flag) already worked out in the
+    same request — a page that prices several outcomes or methods reads the order once. Its
+    moment stands for `now`. Without it (and for create, which quotes under the order's lock)
+    the quote reads everything itself."""
     if order.store_id != store.pk:
         raise NotFound("no such order in this store")
-    now = now or clock.now()
-    eligibility = return_eligibility(store=store, order=order, now=now, gift=data.gift)
+    if (
+        eligibility is None
+        or eligibility.compiled is None
+        or eligibility.order.pk != order.pk
+        or eligibility.gift != data.gift
+    ):
+        eligibility = return_eligibility(
+            store=store, order=order, now=now or clock.now(), gift=data.gift
+        )
     if not eligibility.eligible:
         raise DomainError(eligibility.deny_message, field="order")
-    compiled = compiled_rules(store=store)
+    compiled = eligibility.compiled
     by_line = {le.line_id: le for le in eligibility.lines}
-    leaves = {r.code: r for r in leaf_reasons(reasons(store=store))}
-    facts = order_facts(store=store, order=order, now=now, gift=data.gift)
+    leaves = {r.code: r for r in leaf_reasons(eligibility.reasons)}
+    facts = eligibility.facts
     currency = order.currency
-    nets = line_net_amounts(order, [le.line for le in eligibility.lines])
+    nets = eligibility.nets
+    wanted = {item.exchange_variant for item in data.items if item.exchange_variant}
+    variants = {}
+    if wanted and data.outcome in EXCHANGES:
+        variants = {
+            v.public_id: v
+            for v in Variant.objects.filter(store=store, public_id__in=wanted).select_related(
+                "product"
+            )
+        }
     quote_lines: list[QuoteLine] = []
     for index, item in enumerate(data.items):
         where = f"items.{index}"
@@ -221,7 +245,7 @@ def return_quote(
             raise DomainError(
                 f"{Outcome(data.outcome).label} is not offered for {le.title}", field="outcome"
             )
-        variant = _exchange_variant(store, order, le, item, data.outcome, where)
+        variant = _exchange_variant(order, le, item, data.outcome, where, variants)
         amount = amount_for(nets[le.line.pk], le.quantity_bought, item.quantity, currency)
         fee = Decimal(0)
         if not _fees_waived(data.outcome, decision, reason):
@@ -311,7 +335,7 @@ def _sets(rule, name: str) -> bool:
     return any(key == name and value for key, value in rule.sets)
 
 
-def _exchange_variant(store, order, le, item, outcome: str, where: str) -> Variant | None:
+def _exchange_variant(order, le, item, outcome: str, where: str, found: dict) -> Variant | None:
     if outcome not in EXCHANGES:
         if item.exchange_variant:
             raise DomainError(
@@ -320,11 +344,7 @@ def _exchange_variant(store, order, le, item, outcome: str, where: str) -> Varia
         return None
     if not item.exchange_variant:
         raise DomainError("choose what to exchange it for", field=f"{where}.exchange_variant")
-    variant = (
-        Variant.objects.filter(store=store, public_id=item.exchange_variant)
-        .select_related("product")
-        .first()
-    )
+    variant = found.get(item.exchange_variant)  # the store's variants asked for, read at once
     if variant is None:
         raise DomainError("no such variant in this store", field=f"{where}.exchange_variant")
     if variant.currency != order.currency:

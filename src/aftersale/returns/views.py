@@ -51,8 +51,12 @@ OUTCOME_ORDER = [o.value for o in Outcome]
 # -- rendering ------------------------------------------------------------------------------------
 
 
+# The colours of a store's branding, worked out once per pair of colours (Palette is frozen).
+_palette = functools.lru_cache(maxsize=1024)(pages.palette)
+
+
 def _render(request, template, context, *, lang, store=None, zone=None, status=200):
-    palette = pages.palette(store.brand_color, store.accent_color) if store else pages.palette()
+    palette = _palette(store.brand_color, store.accent_color) if store else _palette()
     with translation.override(lang), timezone.override(zone or UTC):
         response = render(
             request,
@@ -230,6 +234,7 @@ class _Session:
             self.store.default_locale,
         )
         self.zone = pages.page_zone(customer.time_zone if customer else "", self.store.time_zone)
+        self._eligibility = None
 
     def render(self, template, context, status=200, step=None, marked=False):
         steps = [
@@ -258,12 +263,16 @@ class _Session:
         )
 
     def eligibility(self):
-        from aftersale.returns.selectors import return_eligibility
+        """The order's eligibility, worked out once per request (every quote of the page
+        reuses it): nothing this request does before the last quote changes the order."""
+        if self._eligibility is None:
+            from aftersale.returns.selectors import return_eligibility
 
-        with translation.override(self.lang):
-            return return_eligibility(
-                store=self.store, order=self.order, gift=self.draft.gift, locale=self.lang
-            )
+            with translation.override(self.lang):
+                self._eligibility = return_eligibility(
+                    store=self.store, order=self.order, gift=self.draft.gift, locale=self.lang
+                )
+        return self._eligibility
 
     def money(self, amount) -> str:
         return portal.money(amount, self.order.currency, self.lang)
@@ -274,11 +283,9 @@ def _session(request) -> _Session | None:
     draft = Draft.read(token or "")
     if draft is None:
         return None
-    order = (
-        Order.objects.select_related("store", "customer", "shipping_address")
-        .filter(public_id=draft.order)
-        .first()
-    )
+    from aftersale.returns.selectors import portal_order
+
+    order = portal_order(draft.order)
     return _Session(request, draft, order) if order is not None else None
 
 
@@ -476,8 +483,6 @@ def start(request, token: str):
 
 
 def _items_context(session: _Session, eligibility, chosen: dict[str, int]) -> dict:
-    from aftersale.returns.selectors import returns_for_order
-
     rows = []
     for line in eligibility.lines:
         rows.append(
@@ -492,7 +497,7 @@ def _items_context(session: _Session, eligibility, chosen: dict[str, int]) -> di
         )
     open_returns = [
         {"ret": ret, "url": portal.status_path(ret), "status": portal.status_label(ret.status)}
-        for ret in returns_for_order(store=session.store, order=session.order)
+        for ret in eligibility.returns  # every return of the order, oldest first
     ]
     return {
         "eligibility": eligibility,
@@ -708,7 +713,9 @@ def _quote(session: _Session, outcome: str | None = None, expected_total=None, m
     except ValidationError:
         raise DomainError(_("These choices are not complete."), field="draft") from None
     with translation.override(session.lang):
-        return return_quote(store=session.store, order=session.order, data=data)
+        return return_quote(
+            store=session.store, order=session.order, data=data, eligibility=session.eligibility()
+        )
 
 
 def _default_method(session: _Session) -> str | None:
