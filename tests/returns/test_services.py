@@ -383,6 +383,26 @@ def test_photos_are_required_when_the_reason_says_so(shop):
         photo.file.url  # noqa: B018  (private: no URL)
 
 
+def test_a_create_that_fails_after_writing_its_photos_leaves_no_files(shop, media, monkeypatch):
+    from aftersale.returns import services
+
+    def fail_after_the_photos(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services.ReturnTransition.objects, "create", fail_after_the_photos)
+
+    with pytest.raises(RuntimeError):
+        return_request_create(
+            store=shop.store,
+            order=shop.order,
+            data=create_in([(shop.jacket, 1, "damaged")]),
+            photos={shop.jacket.public_id: [png_photo(), png_photo()]},
+        )
+
+    assert not ReturnPhoto.objects.exists() and not ReturnRequest.objects.exists()
+    assert [f for f in media.rglob("*") if f.is_file()] == []
+
+
 def test_a_photo_that_is_not_an_image_type_is_refused(shop):
     from aftersale.returns.schemas import PhotoIn
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -45,6 +47,7 @@ from aftersale.returns.models import (
     ReturnRequest,
     ReturnRuleSet,
     ReturnTransition,
+    private_storage,
 )
 from aftersale.returns.rules import (
     TIMING_ORDER,
@@ -489,7 +492,7 @@ def return_request_create(
     if existing is not None:
         return CreateResult(existing, False)
     try:
-        with transaction.atomic():
+        with _files_removed_on_failure(), transaction.atomic():
             Order.objects.select_for_update().filter(pk=order.pk, store=store).first()
             existing = _by_key(store, data.idempotency_key)
             if existing is not None:
@@ -661,6 +664,25 @@ def _write_return(
     return ret
 
 
+# The photo files written inside the running write, removed again when it fails: a rolled-back
+# transaction takes the rows but not the files (Django has no on_rollback hook).
+_written_files: ContextVar[list[str] | None] = ContextVar("returns_written_files", default=None)
+
+
+@contextmanager
+def _files_removed_on_failure():
+    written: list[str] = []
+    token = _written_files.set(written)
+    try:
+        yield
+    except BaseException:
+        for name in written:
+            private_storage.delete(name)
+        raise
+    finally:
+        _written_files.reset(token)
+
+
 def _save_photo(store: Store, line: ReturnLine, photo: PhotoIn, now) -> ReturnPhoto:
     row = ReturnPhoto(
         store=store,
@@ -673,6 +695,9 @@ def _save_photo(store: Store, line: ReturnLine, photo: PhotoIn, now) -> ReturnPh
         uploaded_at=now,
     )
     row.file.save(f"{row.public_id}", ContentFile(photo.content), save=False)
+    written = _written_files.get()
+    if written is not None:
+        written.append(row.file.name)
     row.save()
     return row
 
@@ -682,7 +707,7 @@ def return_photo_add(
 ) -> ReturnPhoto:
     if photo.content_type not in PHOTO_TYPES:
         raise DomainError("photos must be JPEG, PNG or WebP images", field="photo")
-    with transaction.atomic():
+    with _files_removed_on_failure(), transaction.atomic():
         ret = _lock(store, ret)
         if ret.status not in (S.REQUESTED, S.APPROVED, S.LABEL_ISSUED):
             raise Conflict(f"photos cannot be added to a return that is {ret.get_status_display()}")
