@@ -428,6 +428,28 @@ def test_a_delivered_order_links_the_returns_portal_and_one_under_way_does_not(s
 
 
 @pytest.mark.django_db
+def test_a_returns_parcel_back_to_the_store_is_not_one_of_the_orders_parcels(store):
+    from aftersale.tracking.models import RETURN_PARCEL_SOURCE
+
+    order = make_order(store, locale="en", time_zone="Europe/Lisbon")
+    delivered, _ = two_shipments(order)
+    back = Shipment.objects.create(
+        store=store,
+        order=order,
+        source=RETURN_PARCEL_SOURCE,
+        carrier="DHL",
+        tracking_number="RETURN-00000001",
+        status="in_transit",
+    )
+    event(back, at(25, 9), "in_transit", "Retoure unterwegs", location="Leipzig")
+
+    body = Client().get(path_of(tokens.tracking_url(order.public_id))).content.decode()
+
+    assert delivered.tracking_number in body
+    assert "RETURN-00000001" not in body and "Retoure unterwegs" not in body
+
+
+@pytest.mark.django_db
 def test_page_of_a_finished_order_does_not_refresh(store):
     order = make_order(store, locale="en", time_zone="")
     _, delayed = two_shipments(order)

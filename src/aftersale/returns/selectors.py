@@ -47,9 +47,9 @@ from aftersale.returns.rules import (
     order_pass,
     validate_definition,
 )
-from aftersale.tracking.models import Shipment
+from aftersale.tracking.models import RETURN_PARCEL_SOURCE, Shipment
 
-RETURN_SHIPMENT_SOURCE = "returns"
+RETURN_SHIPMENT_SOURCE = RETURN_PARCEL_SOURCE
 STATUS_SALT = "returns.status"
 # Returns that count: everything but cancelled and rejected ones.
 LIVE = ~Q(status__in=[ReturnRequest.Status.CANCELLED, ReturnRequest.Status.REJECTED])

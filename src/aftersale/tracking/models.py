@@ -43,6 +43,11 @@ class EventReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# The source of a parcel that carries goods back to the store (a return's label, made by the
+# returns app): tracked like any other, but not news about the order's delivery.
+RETURN_PARCEL_SOURCE = "returns"
+
+
 class Shipment(models.Model):
     public_id = PublicIdField("shp")
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="shipments")

@@ -38,6 +38,7 @@ from aftersale.core.models import Store
 from aftersale.customers.models import Customer
 from aftersale.orders.models import Order, OrderLine
 from aftersale.tracking.models import (
+    RETURN_PARCEL_SOURCE,
     DeliveryEstimate,
     EventReason,
     ProblemReport,
@@ -585,26 +586,32 @@ def shipments_with_details(
             "shipment_id", "occurred_at", "status", "raw_status", "raw_text", "location", "reason"
         )
     ):
-        bundles[shipment_id].events.append(EventRow(*row))
+        # By order, the rows of the order's parcels not shown here come too.
+        if shipment_id in bundles:
+            bundles[shipment_id].events.append(EventRow(*row))
     if order_id:
         for shipment_id, kind in ShipmentIssue.objects.filter(
             resolved_at__isnull=True, **scope
         ).values_list("shipment_id", "kind"):
-            bundles[shipment_id].issue_kinds.append(kind)
+            if shipment_id in bundles:
+                bundles[shipment_id].issue_kinds.append(kind)
     for shipment_id, earliest, latest in (
         DeliveryEstimate.objects.filter(**scope)
         .order_by("created_at", "id")
         .values_list("shipment_id", "earliest", "latest")
     ):
-        if bundles[shipment_id].first_estimate is None:
-            bundles[shipment_id].first_estimate = (earliest, latest)
+        bundle = bundles.get(shipment_id)
+        if bundle is not None and bundle.first_estimate is None:
+            bundle.first_estimate = (earliest, latest)
     return list(bundles.values())
 
 
 def shipments_for_page(order_id: int) -> list[ShipmentData]:
-    """An order's shipments, oldest first, with their details (four queries)."""
+    """An order's shipments, oldest first, with their details (four queries). Parcels coming back
+    to the store (a return's label) are the return's own page's business."""
     shipments = list(
         Shipment.objects.filter(order_id=order_id)
+        .exclude(source=RETURN_PARCEL_SOURCE)
         .only(*_SHIPMENT_FIELDS)
         .order_by("created_at", "id")
     )
