@@ -15,9 +15,7 @@ p50/p99 and the ratio to the baseline (target: ≥ 50% of the trivial GET, p99 <
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
 import re
 import subprocess
 import sys
@@ -30,7 +28,8 @@ from bench.server import (
     REPO,
     aftersale,
     bench_env,
-    postgres_available,
+    page_bench_databases,
+    page_bench_parser,
     running_server,
     scratch_database,
 )
@@ -230,22 +229,9 @@ def measure(kind: str, seconds: float, concurrency: int, messages: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--messages", type=int, default=4000)
-    parser.add_argument("--db", default="sqlite,postgres")
-    parser.add_argument("--seed-only", type=int, default=0, help=argparse.SUPPRESS)
+    parser = page_bench_parser(__doc__, size="messages", default=4000)
     args = parser.parse_args()
-    if args.seed_only:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
-        sys.path.insert(0, str(REPO / "src"))
-        seed("bench", args.seed_only)
-        return
-    for kind in args.db.split(","):
-        if kind == "postgres" and not postgres_available():
-            print("postgres: skipped (no server at BENCH_POSTGRES_URL)")
-            continue
+    for kind in page_bench_databases(args, seed):
         measure(kind, args.seconds, args.concurrency, args.messages)
 
 

@@ -25,7 +25,6 @@ trivial GET, p99 < 150 ms).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -42,7 +41,8 @@ from bench.server import (
     REPO,
     aftersale,
     bench_env,
-    postgres_available,
+    page_bench_databases,
+    page_bench_parser,
     running_server,
     scratch_database,
 )
@@ -290,23 +290,10 @@ def measure(kind: str, seconds: float, concurrency: int, orders: int, only: set[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--orders", type=int, default=200)
-    parser.add_argument("--db", default="sqlite,postgres")
+    parser = page_bench_parser(__doc__, size="orders", default=200)
     parser.add_argument("--only", default="cached,fresh", help="cached, fresh or both")
-    parser.add_argument("--seed-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.seed_only:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
-        sys.path.insert(0, str(REPO / "src"))
-        seed("bench", args.seed_only)
-        return
-    for kind in args.db.split(","):
-        if kind == "postgres" and not postgres_available():
-            print("postgres: skipped (no server at BENCH_POSTGRES_URL)")
-            continue
+    for kind in page_bench_databases(args, seed):
         measure(kind, args.seconds, args.concurrency, args.orders, set(args.only.split(",")))
 
 

@@ -14,9 +14,7 @@ fragment the same way. Prints req/s, p50/p99 and the ratio to the baseline.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
 import re
 import subprocess
 import sys
@@ -29,7 +27,8 @@ from bench.server import (
     REPO,
     aftersale,
     bench_env,
-    postgres_available,
+    page_bench_databases,
+    page_bench_parser,
     running_server,
     scratch_database,
 )
@@ -194,22 +193,9 @@ def measure(kind: str, seconds: float, concurrency: int, reviews: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--reviews", type=int, default=10_000)
-    parser.add_argument("--db", default="sqlite,postgres")
-    parser.add_argument("--seed-only", type=int, default=0, help=argparse.SUPPRESS)
+    parser = page_bench_parser(__doc__, size="reviews", default=10_000)
     args = parser.parse_args()
-    if args.seed_only:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
-        sys.path.insert(0, str(REPO / "src"))
-        seed("bench", args.seed_only)
-        return
-    for kind in args.db.split(","):
-        if kind == "postgres" and not postgres_available():
-            print("postgres: not reachable, skipped")
-            continue
+    for kind in page_bench_databases(args, seed):
         measure(kind, args.seconds, args.concurrency, args.reviews)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -31,6 +33,37 @@ def postgres_available() -> bool:
         return True
     except psycopg.Error:
         return False
+
+
+def databases(choice: str) -> Iterator[str]:
+    """The databases named on the command line ("sqlite,postgres"), saying which one is skipped."""
+    for kind in choice.split(","):
+        if kind == "postgres" and not postgres_available():
+            print("postgres: skipped (no server at BENCH_POSTGRES_URL)")
+            continue
+        yield kind
+
+
+def page_bench_parser(doc: str, *, size: str, default: int) -> argparse.ArgumentParser:
+    """The command line of a page benchmark: --seconds, --concurrency, how much data (--<size>),
+    --db, and the hidden --seed-only N the bench runs itself with in the server's environment."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(f"--{size}", type=int, default=default)
+    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument("--seed-only", type=int, default=0, help=argparse.SUPPRESS)
+    return parser
+
+
+def page_bench_databases(args, seed: Callable[[str, int], None]) -> Iterator[str]:
+    """The databases to measure on; none when this run is the bench seeding its own data."""
+    if args.seed_only:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
+        sys.path.insert(0, str(REPO / "src"))
+        seed("bench", args.seed_only)
+        return
+    yield from databases(args.db)
 
 
 @contextlib.contextmanager
