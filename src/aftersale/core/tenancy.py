@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
 
 from aftersale.core.models import Store
 
@@ -14,6 +16,21 @@ def stores_for_user(user) -> QuerySet[Store]:
     if user.is_superuser:
         return Store.objects.all()
     return Store.objects.filter(members__user=user)
+
+
+def stores_in_scope(user, slug: str = "") -> QuerySet[Store]:
+    """The user's stores, or the one a back-office filter names — a store not theirs is a 404."""
+    stores = stores_for_user(user)
+    if slug:
+        stores = stores.filter(slug=slug)
+        if not stores.exists():
+            raise Http404("no such store")
+    return stores
+
+
+def backoffice_page(request, template: str, context: dict, *, status: int = 200) -> HttpResponse:
+    """A staff page inside the admin's frame (its header, navigation and user links)."""
+    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
 
 
 class StoreFilter(admin.SimpleListFilter):

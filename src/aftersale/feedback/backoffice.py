@@ -12,20 +12,19 @@ import datetime as dt
 import zoneinfo
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from aftersale.core import clock
 from aftersale.core.models import Store
 from aftersale.core.services import DomainError
-from aftersale.core.tenancy import stores_for_user
+from aftersale.core.tenancy import backoffice_page, stores_for_user, stores_in_scope
 from aftersale.feedback import reports
 from aftersale.feedback.models import DetractorCase, SurveyQuestion
 from aftersale.feedback.selectors import case_detail, case_list
@@ -47,10 +46,6 @@ DIMENSION_TITLES = {
     "customer": "First vs repeat customer",
 }
 TYPE_TITLES = {"nps": "NPS", "csat": "CSAT %", "ces": "CES (mean, 1–7)"}
-
-
-def _page(request, template: str, context: dict):
-    return render(request, template, {**admin.site.each_context(request), **context})
 
 
 def _my_store(request, slug: str) -> Store:
@@ -130,7 +125,7 @@ def report(request):
     for bucket in delay["buckets"]:
         bucket["bar"] = round(100 * bucket["reviews"] / peak) if peak else 0
         bucket["avg_bar"] = round(100 * (bucket["average"] or 0) / 5)
-    return _page(
+    return backoffice_page(
         request,
         "feedback/backoffice/report.html",
         {
@@ -161,21 +156,12 @@ class CaseFilter(forms.Form):
     mine = forms.BooleanField(required=False)
 
 
-def _scope(request, slug: str) -> QuerySet[Store]:
-    stores = stores_for_user(request.user)
-    if slug:
-        stores = stores.filter(slug=slug)
-        if not stores.exists():
-            raise Http404("no such store")
-    return stores
-
-
 @staff_member_required
 @require_GET
 def cases(request):
     form = CaseFilter(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    stores = _scope(request, data.get("store", ""))
+    stores = stores_in_scope(request.user, data.get("store", ""))
     state = data.get("state") or "open"
     found = case_list(
         stores=stores, state=state, owner_id=request.user.pk if data.get("mine") else None
@@ -192,7 +178,7 @@ def cases(request):
     ]
     query = request.GET.copy()
     query.pop("page", None)
-    return _page(
+    return backoffice_page(
         request,
         "feedback/backoffice/cases.html",
         {
@@ -274,7 +260,7 @@ def case(request, public_id: str):
             if choice is not None:
                 value = choice_label(choice, "en")
         extras.append((label, value))
-    return _page(
+    return backoffice_page(
         request,
         "feedback/backoffice/case.html",
         {

@@ -12,15 +12,14 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
 
 from aftersale.core import clock
 from aftersale.core.money import format_money
-from aftersale.core.tenancy import stores_for_user
+from aftersale.core.tenancy import backoffice_page, stores_for_user
 from aftersale.journeys import results as selectors
 from aftersale.journeys.models import Flow
 
@@ -79,10 +78,6 @@ def _pct(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{100 * value:.{digits}f}%"
 
 
-def _page(request, template: str, context: dict):
-    return render(request, template, {**admin.site.each_context(request), **context})
-
-
 @staff_member_required
 @require_GET
 def flow_results(request, public_id: str):
@@ -127,7 +122,7 @@ def flow_results(request, public_id: str):
         }
 
     conversions = found.conversions
-    return _page(
+    return backoffice_page(
         request,
         "journeys/flow_results.html",
         {
@@ -169,7 +164,7 @@ def flows_overview(request):
         }
         for summary in selectors.flows_overview(flows=flows, period=period)
     ]
-    return _page(
+    return backoffice_page(
         request,
         "journeys/overview.html",
         {

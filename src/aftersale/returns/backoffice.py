@@ -12,19 +12,18 @@ import datetime as dt
 import json
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from aftersale.core import clock
 from aftersale.core.models import Store
 from aftersale.core.services import DomainError
-from aftersale.core.tenancy import stores_for_user
+from aftersale.core.tenancy import backoffice_page, stores_for_user, stores_in_scope
 from aftersale.returns import reports
 from aftersale.returns.models import ReturnLine, ReturnPhoto, ReturnReason, ReturnRequest
 from aftersale.returns.selectors import OPEN_STATUSES, ruleset_definition, store_zone
@@ -51,22 +50,11 @@ QUEUES = [
 ]
 
 
-def _page(request, template: str, context: dict):
-    return render(request, template, {**admin.site.each_context(request), **context})
-
-
-def _scope(request, slug: str) -> QuerySet[Store]:
-    stores = stores_for_user(request.user)
-    if slug:
-        stores = stores.filter(slug=slug)
-        if not stores.exists():
-            raise Http404("no such store")
-    return stores
-
-
 def _one_store(request) -> Store:
     """The store a per-store page is about: the one named, else the user's first."""
-    stores = _scope(request, request.GET.get("store") or request.POST.get("store") or "")
+    stores = stores_in_scope(
+        request.user, request.GET.get("store") or request.POST.get("store") or ""
+    )
     store = stores.order_by("name").first()
     if store is None:
         raise Http404("no store")
@@ -140,7 +128,7 @@ def queue(request):
         return _bulk(request)
     form = QueueFilter(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    stores = _scope(request, data.get("store", ""))
+    stores = stores_in_scope(request.user, data.get("store", ""))
     now = clock.now()
     qs = queue_list(stores=stores, now=now, data=data)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -152,7 +140,7 @@ def queue(request):
     )
     query = request.GET.copy()
     query.pop("page", None)
-    return _page(
+    return backoffice_page(
         request,
         "returns/backoffice/queue.html",
         {
@@ -286,7 +274,7 @@ def detail(request, ref: str):
             messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("returns_backoffice:detail", args=[ret.public_id]))
     zone = store_zone(ret.store)
-    return _page(
+    return backoffice_page(
         request,
         "returns/backoffice/detail.html",
         {
@@ -401,7 +389,7 @@ def rules(request):
             error = exc
         except ValueError:
             error = DomainError("days after delivery must be a whole number", field="days")
-    return _page(
+    return backoffice_page(
         request,
         "returns/backoffice/rules.html",
         {
@@ -453,7 +441,7 @@ def reports_page(request):
         dim: reports.return_rates(store=store, dimension=dim, since=since, until=now)
         for dim in ("product", "variant", "category")
     }
-    return _page(
+    return backoffice_page(
         request,
         "returns/backoffice/reports.html",
         {

@@ -7,18 +7,17 @@ store of another tenant is a 404, and a bulk action naming one changes nothing.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftersale.core.models import Store
 from aftersale.core.services import DomainError
-from aftersale.core.tenancy import stores_for_user
+from aftersale.core.tenancy import backoffice_page, stores_for_user, stores_in_scope
 from aftersale.reviews import moderation, selectors, services
 from aftersale.reviews.imports import COLUMNS, CsvImportError, import_reviews_csv
 from aftersale.reviews.models import Review, ReviewPhoto
@@ -45,19 +44,6 @@ class DeskFilter(forms.Form):
     q = forms.CharField(required=False, max_length=100)
 
 
-def _page(request, template: str, context: dict, *, status: int = 200):
-    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
-
-
-def _scope(request, slug: str = "") -> QuerySet[Store]:
-    stores = stores_for_user(request.user)
-    if slug:
-        stores = stores.filter(slug=slug)
-        if not stores.exists():
-            raise Http404("no such store")
-    return stores
-
-
 def _review_for(request, ref: str) -> Review:
     review = (
         Review.objects.filter(store__in=stores_for_user(request.user), public_id=ref)
@@ -75,7 +61,7 @@ def _review_for(request, ref: str) -> Review:
 def desk(request):
     form = DeskFilter(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    stores = _scope(request, data.get("store", ""))
+    stores = stores_in_scope(request.user, data.get("store", ""))
     status = data.get("status") or "pending"
     qs = (
         Review.objects.filter(store__in=stores)
@@ -114,7 +100,7 @@ def desk(request):
         }
         for r in page.object_list
     ]
-    return _page(
+    return backoffice_page(
         request,
         "reviews/backoffice/desk.html",
         {
@@ -205,7 +191,7 @@ def detail(request, ref: str):
             )
         review = _review_for(request, ref)
     reply = getattr(review, "reply", None) if _has_reply(review) else None
-    return _page(
+    return backoffice_page(
         request,
         "reviews/backoffice/detail.html",
         {
@@ -270,7 +256,7 @@ class SettingsForm(forms.Form):
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request, slug: str):
-    store = _scope(request, slug).first()
+    store = stores_in_scope(request.user, slug).first()
     if store is None:
         raise Http404("no such store")
     current = selectors.review_settings(store)
@@ -294,7 +280,7 @@ def settings_page(request, slug: str):
                 "reward_description": current.reward_description,
             }
         )
-    return _page(
+    return backoffice_page(
         request,
         "reviews/backoffice/settings.html",
         {
@@ -315,7 +301,7 @@ class ImportForm(forms.Form):
 def import_page(request, slug: str):
     """Upload a reviews CSV: every row is checked first; a file with any bad row is refused with
     each problem listed, and nothing is written."""
-    store = _scope(request, slug).first()
+    store = stores_in_scope(request.user, slug).first()
     if store is None:
         raise Http404("no such store")
     result = None
@@ -332,7 +318,7 @@ def import_page(request, slug: str):
                 errors = [str(e) for e in exc.errors[:200]]
                 if len(exc.errors) > 200:
                     errors.append(f"… and {len(exc.errors) - 200} more")
-    return _page(
+    return backoffice_page(
         request,
         "reviews/backoffice/import.html",
         {

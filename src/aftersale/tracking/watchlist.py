@@ -15,18 +15,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import render
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from aftersale.core import clock
 from aftersale.core.models import Store
-from aftersale.core.tenancy import stores_for_user
+from aftersale.core.tenancy import backoffice_page, stores_for_user, stores_in_scope
 from aftersale.tracking.issues import issues_resolve
 from aftersale.tracking.models import Shipment, ShipmentIssue
 
@@ -182,20 +181,6 @@ def lane_performance(
 # -- views ----------------------------------------------------------------------------------
 
 
-def _page(request, template: str, context: dict):
-    return render(request, template, {**admin.site.each_context(request), **context})
-
-
-def _scope(request, slug: str) -> QuerySet[Store]:
-    """The user's stores, or the one the filter names — a store not theirs is a 404."""
-    stores = stores_for_user(request.user)
-    if slug:
-        stores = stores.filter(slug=slug)
-        if not stores.exists():
-            raise Http404("no such store")
-    return stores
-
-
 def _age(delta: dt.timedelta) -> str:
     if delta.days >= 1:
         return f"{delta.days} d"
@@ -209,7 +194,7 @@ def watchlist(request):
         return _bulk(request)
     form = WatchlistFilter(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    stores = _scope(request, data.get("store", ""))
+    stores = stores_in_scope(request.user, data.get("store", ""))
     now = clock.now()
     state = data.get("state") or "open"
     issues = issue_list(
@@ -234,7 +219,7 @@ def watchlist(request):
     ]
     query = request.GET.copy()
     query.pop("page", None)
-    return _page(
+    return backoffice_page(
         request,
         "tracking/backoffice/watchlist.html",
         {
@@ -278,7 +263,7 @@ def _days(value: float | None) -> str:
 def lanes(request):
     form = LaneFilter(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    stores = _scope(request, data.get("store", ""))
+    stores = stores_in_scope(request.user, data.get("store", ""))
     found = lane_performance(
         stores=stores, now=clock.now(), carrier=data.get("carrier", "").strip()
     )
@@ -296,7 +281,7 @@ def lanes(request):
         totals["delivered"] += lane.delivered
         totals["promised"] += lane.promised
         totals["on_time"] += lane.on_time
-    return _page(
+    return backoffice_page(
         request,
         "tracking/backoffice/lanes.html",
         {
