@@ -26,7 +26,6 @@ from aftersale.orders.models import Order, OrderLine, Refund, RefundLine
 from aftersale.returns.credit import new_credit_code
 from aftersale.returns.models import (
     ReturnLabel,
-    ReturnLine,
     ReturnRequest,
     ReturnRuleSet,
     ReturnTransition,
@@ -48,6 +47,7 @@ from aftersale.returns.services import (
     fraud_assess,
     reasons_install_defaults,
     return_quote,
+    return_rows_create,
 )
 from aftersale.tracking.models import Shipment, ShipmentStatus, TrackingEvent
 
@@ -152,7 +152,6 @@ def seed(store: Store, rng: random.Random, now: datetime) -> dict[str, int]:
 class _Builder:
     def __init__(self, store, rng, now, leaves, counts):
         self.store, self.rng, self.now, self.leaves, self.counts = store, rng, now, leaves, counts
-        self.per_order: dict[int, int] = {}
 
     def build(self, order: Order, delivered: datetime, target: str, outcome, fraud) -> None:
         rng = self.rng
@@ -204,6 +203,7 @@ class _Builder:
             if fraud
             else (address.postal_code if address else ""),
             sender_country=address.country if address else "",
+            locale=order.customer.locale if order.customer_id else "",
         )
         try:
             quote = return_quote(store=self.store, order=order, data=data, now=asked)
@@ -241,53 +241,8 @@ class _Builder:
         return self.rng.choice(siblings) if siblings else None
 
     def _write(self, order, data, quote, signals, asked) -> ReturnRequest:
-        n = self.per_order.get(order.pk, 0) + 1
-        self.per_order[order.pk] = n
-        ret = ReturnRequest.objects.create(
-            store=self.store,
-            order=order,
-            customer_id=order.customer_id,
-            reference=f"#{order.number.lstrip('#')}-R{n}",
-            status=S.REQUESTED,
-            outcome=quote.outcome,
-            shipping_method=quote.shipping_method,
-            refund_timing=quote.refund_timing,
-            comment="",
-            locale=order.customer.locale if order.customer_id else "",
-            sender_postal_code=data.sender_postal_code,
-            sender_country=data.sender_country,
-            idempotency_key=data.idempotency_key,
-            currency=quote.currency,
-            items_amount=quote.items_amount,
-            bonus_amount=quote.bonus_amount,
-            fee_amount=quote.fee_amount,
-            exchange_amount=quote.exchange_amount,
-            upcharge_amount=quote.upcharge_amount,
-            total_amount=quote.total_amount,
-            requires_review=quote.requires_review,
-            ship_exchange_first=quote.ship_exchange_first,
-            matched_rules=quote.matched_rules,
-            fraud_flagged=bool(signals),
-            fraud_signals=signals,
-            requested_at=asked,
-        )
+        ret = return_rows_create(self.store, order, data, quote, signals, asked)
         for q in quote.lines:
-            ReturnLine.objects.create(
-                store=self.store,
-                request=ret,
-                order_line=q.line,
-                quantity=q.quantity,
-                reason=q.reason,
-                reason_code=q.reason.code,
-                parent_reason_code=q.reason.parent.code if q.reason.parent_id else q.reason.code,
-                comment=q.comment,
-                unit_amount=q.unit_amount,
-                amount=q.amount,
-                fee_amount=q.fee_amount,
-                exchange_variant=q.exchange_variant,
-                exchange_unit_price=q.exchange_unit_price,
-                photos_required=q.photos_required,
-            )
             if q.exchange_variant is not None and q.exchange_variant.inventory_quantity:
                 Variant.objects.filter(pk=q.exchange_variant.pk).update(
                     inventory_quantity=F("inventory_quantity") - q.quantity

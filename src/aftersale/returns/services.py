@@ -590,11 +590,12 @@ def _fraud(store: Store, order: Order, data: ReturnCreateIn, quote: ReturnQuote,
     return fraud_signals(facts, compiled.fraud)
 
 
-def _write_return(
-    store, order, data, quote: ReturnQuote, photos, actor: Actor, now
+def return_rows_create(
+    store, order, data, quote: ReturnQuote, signals: list, now, photos=None
 ) -> ReturnRequest:
-    _reserve_stock(quote)
-    signals = _fraud(store, order, data, quote, now)
+    """The return and its lines (and photos) as quoted, in the state "requested": rows only — no
+    stock, transition or event (the demo's history writes returns with this too)."""
+    photos = photos or {}
     number = ReturnRequest.objects.filter(order=order).count() + 1
     label = order.number if order.number.startswith("#") else f"#{order.number}"
     ret = ReturnRequest.objects.create(
@@ -647,6 +648,15 @@ def _write_return(
         )
         for photo in photos.get(q.line.public_id, []):
             _save_photo(store, line, photo, now)
+    return ret
+
+
+def _write_return(
+    store, order, data, quote: ReturnQuote, photos, actor: Actor, now
+) -> ReturnRequest:
+    _reserve_stock(quote)
+    signals = _fraud(store, order, data, quote, now)
+    ret = return_rows_create(store, order, data, quote, signals, now, photos)
     ReturnTransition.objects.create(
         store=store,
         request=ret,
