@@ -125,3 +125,24 @@ def make_order(store, customer, external_id="1001", **extra):
         **extra,
     }
     return order_upsert(store=store, data=OrderIn(**data)).order
+
+
+class StopsAfter(RecordingHandler):
+    """A server that goes away (stops listening, drops its connections) after `count` messages."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count = count
+        self.server: SmtpServer | None = None
+        self.stopped = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope: Envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        if len(self.messages) == self.count and self.server is not None:
+            # Stopping the controller waits for its own loop: do it from another thread.
+            threading.Thread(target=self._stop).start()
+        return reply
+
+    def _stop(self):
+        self.server.stop()
+        self.stopped.set()

@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import time
+from functools import lru_cache
 
+from django.conf import settings
 from django.core import signing
 
 SIGNATURE_HEADER = "Aftersale-Signature"
@@ -63,7 +65,19 @@ def verify_outbound(
 def sign_link(salt: str, data: dict) -> str:
     """A URL-safe token carrying `data`, signed with SECRET_KEY and a purpose salt. No timestamp:
     the same data gives the same token, and it keeps working."""
-    return signing.Signer(salt=salt).sign_object(data, compress=True)
+    # zlib only shortens payloads of about a hundred bytes and more; below that Django keeps the
+    # plain form anyway, so skipping the attempt gives the same token without the work.
+    worth_compressing = sum(len(str(value)) for value in data.values()) > _COMPRESS_FROM
+    return _link_signer(salt, settings.SECRET_KEY).sign_object(data, compress=worth_compressing)
+
+
+_COMPRESS_FROM = 80
+
+
+@lru_cache(maxsize=64)
+def _link_signer(salt: str, secret_key: str) -> signing.Signer:
+    # Messages sign several links each; a Signer per call re-reads the settings every time.
+    return signing.Signer(key=secret_key, salt=salt)
 
 
 def read_link(salt: str, token: str) -> dict:

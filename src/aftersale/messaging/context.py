@@ -7,6 +7,7 @@ import datetime as dt
 import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
+from types import MappingProxyType
 
 from babel.core import Locale
 from babel.dates import format_date, format_datetime
@@ -27,6 +28,11 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
+
+
+@lru_cache(maxsize=64)
+def _labels(locale: str) -> MappingProxyType:
+    return MappingProxyType(dict(LABELS[locale]))
 
 
 @lru_cache(maxsize=64)
@@ -190,7 +196,7 @@ def build_context(
         "lang": locale,
         "store": store_context(store),
         "customer": customer_context(customer, email),
-        "labels": LABELS[locale],
+        "labels": _labels(locale),
         "footer": footer,
         "links": dict(links or {}),
         "now": fmt.date(clock.now()),

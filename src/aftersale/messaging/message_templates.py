@@ -74,17 +74,21 @@ def resolve_template(
 ) -> ResolvedTemplate | None:
     """The store's template in the locale, else in the store's locale, else English; the shipped
     default when the store has none."""
+    if cache is None:
+        return _resolve(store, kind, channel, locale)
+    # A batch of messages from several stores shares one cache: every key names the store.
+    key = (store.pk, kind, channel, locale)
+    if key not in cache:
+        cache[key] = _resolve(store, kind, channel, locale)
+    return cache[key]
+
+
+def _resolve(store: Store, kind: str, channel: str, locale: str) -> ResolvedTemplate | None:
     candidates = [locale, store.default_locale, DEFAULT]
-    rows = cache if cache is not None else None
     for candidate in dict.fromkeys(c for c in candidates if c in SUPPORTED):
-        if rows is not None and (kind, channel, candidate) in rows:
-            row = rows[(kind, channel, candidate)]
-        else:
-            row = MessageTemplate.objects.filter(
-                store=store, kind=kind, channel=channel, locale=candidate
-            ).first()
-            if rows is not None:
-                rows[(kind, channel, candidate)] = row
+        row = MessageTemplate.objects.filter(
+            store=store, kind=kind, channel=channel, locale=candidate
+        ).first()
         if row is not None:
             return ResolvedTemplate(parts_of(row), candidate, row.version)
         default = default_template(kind, channel, candidate)

@@ -54,8 +54,16 @@ _engine = Engine(
 )
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def freeze(value):
-    """Plain data only: mappings become read-only so a template can't call dict methods on them."""
+    """Plain data only: mappings become read-only so a template can't call dict methods on them.
+
+    A read-only mapping is taken as frozen already, so shared parts of every context (labels,
+    footer texts) are frozen once instead of once per message."""
+    if isinstance(value, _SCALARS) or type(value) is MappingProxyType:
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):

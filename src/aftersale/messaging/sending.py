@@ -11,17 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import queue
 import smtplib
 import socket
+import sys
+import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import F
 from django.utils.crypto import get_random_string
+from django.utils.module_loading import import_string
 
 from aftersale.core import clock
 from aftersale.core.models import StoreAlert
@@ -49,7 +55,7 @@ from aftersale.messaging.policy import (
 from aftersale.messaging.rendering import TemplateError, render_email, render_sms
 from aftersale.messaging.services import record_bounce
 from aftersale.messaging.sms import SmsError, get_sms_backend
-from aftersale.messaging.smtp import on_handoff
+from aftersale.messaging.smtp import on_handoff, prepare_wire
 from aftersale.tracking.tokens import tracking_url
 
 logger = logging.getLogger("aftersale.messaging")
@@ -171,10 +177,11 @@ class _Batch:
         self.settings: dict[int, MessagingSettings] = {}
         self.templates: dict[tuple[int, str, str, str], object] = {}
         self.policies: dict[tuple[int, str], object] = {}
-        self.email = None
+        self.mail = _MailConnection()
         self.sms = None
         self.lookups: PolicyLookups | None = None
         self.sent: list[Message] = []
+        self.lanes: _SmtpLanes | None = None
 
     def record_sent(self, message: Message) -> None:
         self.sent.append(message)
@@ -234,22 +241,35 @@ class _Batch:
         return self.policies[key]
 
     def email_connection(self):
-        if self.email is None:
-            self.email = get_connection(fail_silently=False)
-            try:
-                self.email.open()
-            except (OSError, smtplib.SMTPException) as exc:
-                self.email = None
-                raise ConnectionLost(f"cannot reach the mail server: {exc}") from None
-        return self.email
+        return self.mail.open()
 
     def drop_email_connection(self):
-        if self.email is not None:
+        self.mail.drop()
+
+
+class _MailConnection:
+    """One open connection to the email provider, opened on first use."""
+
+    def __init__(self):
+        self.connection = None
+
+    def open(self):
+        if self.connection is None:
+            self.connection = get_connection(fail_silently=False)
             try:
-                self.email.close()
+                self.connection.open()
+            except (OSError, smtplib.SMTPException) as exc:
+                self.connection = None
+                raise ConnectionLost(f"cannot reach the mail server: {exc}") from None
+        return self.connection
+
+    def drop(self):
+        if self.connection is not None:
+            try:
+                self.connection.close()
             except Exception:
                 logger.debug("closing the mail connection failed", exc_info=True)
-            self.email = None
+            self.connection = None
 
 
 def send_due_messages(*, limit: int = 200, worker_id: str | None = None) -> int:
@@ -267,9 +287,16 @@ def send_due_messages(*, limit: int = 200, worker_id: str | None = None) -> int:
     _prefetch_lines(messages)
     batch = _Batch(now)
     batch.lookups = PolicyLookups(messages)
+    if _email_overlaps_rendering():
+        batch.lanes = _SmtpLanes(batch)
     done = 0
     try:
         for index, message in enumerate(messages):
+            if batch.lanes is not None:
+                done += batch.lanes.settle_finished()
+                if batch.lanes.lost is not None:
+                    _release(messages[index:], str(batch.lanes.lost), batch.now)
+                    break
             try:
                 done += _process(message, batch)
             except ConnectionLost as exc:
@@ -277,9 +304,132 @@ def send_due_messages(*, limit: int = 200, worker_id: str | None = None) -> int:
                 _release(messages[index + 1 :], str(exc), batch.now)
                 break
     finally:
-        batch.flush_sent()
-        batch.drop_email_connection()
+        try:
+            if batch.lanes is not None:
+                done += batch.lanes.close()
+        finally:
+            batch.flush_sent()
+            batch.drop_email_connection()
     return done
+
+
+def _email_overlaps_rendering() -> bool:
+    """Whether the SMTP conversation runs beside the rendering of the next message.
+
+    Only for the hand-off SMTP backend, whose waits on the server are worth overlapping, and
+    never inside a transaction: the lane records hand-offs on a database connection of its own,
+    which must see the claimed rows."""
+    backend = import_string(settings.EMAIL_BACKEND)
+    return (
+        getattr(backend, "overlaps_rendering", False)
+        and settings.AFTERSALE_SMTP_LANES > 0
+        and not db_connection.in_atomic_block
+    )
+
+
+@dataclass
+class _Delivery:
+    message: Message
+    email: EmailMultiAlternatives
+    rendered: object
+    resolved: object
+    now: dt.datetime
+
+
+_NOT_TRIED = object()
+
+
+class _SmtpLanes:
+    """SMTP conversations with the server, in threads of their own, each on its own connection.
+
+    Four round trips per message are mostly spent waiting for the server; meanwhile the main
+    thread renders and serialises the next messages. A lane records each hand-off itself (on its
+    own database connection), so the hand-off stays exactly where it was: between the message and
+    the dot that ends it. The main thread settles the outcomes. After a lost connection no lane
+    tries anything more; what they still held goes back to the queue untouched."""
+
+    DEPTH = 4
+    SWITCH_INTERVAL = 0.0002
+
+    def __init__(self, batch: _Batch):
+        self.batch = batch
+        self.jobs: queue.Queue[_Delivery | None] = queue.Queue(maxsize=self.DEPTH)
+        self.outcomes: queue.Queue[tuple[_Delivery, object]] = queue.Queue()
+        self.in_flight = 0
+        self.lost: ConnectionLost | None = None
+        self._gave_up = threading.Event()
+        # A lane waits on the server four times per message, and each time needs the GIL back
+        # from the rendering thread; at Python's default 5 ms switch interval it would wait for
+        # the GIL longer than for the server.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(self.SWITCH_INTERVAL)
+        self.threads = [
+            threading.Thread(target=self._run, name=f"smtp-lane-{n}", daemon=True)
+            for n in range(settings.AFTERSALE_SMTP_LANES)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, delivery: _Delivery) -> None:
+        self.in_flight += 1
+        self.jobs.put(delivery)
+
+    def settle_finished(self, *, wait: bool = False) -> int:
+        done = 0
+        while self.in_flight:
+            try:
+                delivery, outcome = self.outcomes.get(block=wait)
+            except queue.Empty:
+                break
+            self.in_flight -= 1
+            done += self._settle(delivery, outcome)
+        return done
+
+    def close(self) -> int:
+        try:
+            return self.settle_finished(wait=True)
+        finally:
+            for _ in self.threads:
+                self.jobs.put(None)
+            for thread in self.threads:
+                thread.join()
+            sys.setswitchinterval(self._switch_interval)
+
+    def _settle(self, delivery: _Delivery, outcome) -> int:
+        message = delivery.message
+        if outcome is _NOT_TRIED:
+            _release_budget(message)
+            _release([message], str(self.lost), self.batch.now)
+            return 0
+        if isinstance(outcome, ConnectionLost):
+            self.lost = self.lost or outcome
+            _retry(message, str(outcome), self.batch.now)
+            return 0
+        return _settle(message, outcome, self.batch, delivery.now)
+
+    def _run(self) -> None:
+        mail = _MailConnection()
+        try:
+            while (delivery := self.jobs.get()) is not None:
+                if self._gave_up.is_set():
+                    outcome = _NOT_TRIED
+                else:
+                    try:
+                        outcome = _deliver_email(
+                            delivery.message,
+                            delivery.email,
+                            delivery.rendered,
+                            delivery.resolved,
+                            mail,
+                        )
+                    except BaseException as exc:  # handed to the main thread to settle
+                        outcome = exc
+                        if isinstance(exc, ConnectionLost):
+                            self._gave_up.set()
+                self.outcomes.put((delivery, outcome))
+        finally:
+            mail.drop()
+            db_connections.close_all()
 
 
 def _prefetch_lines(messages: list[Message]) -> None:
@@ -326,26 +476,43 @@ def _process(message: Message, batch: _Batch) -> int:
 
     try:
         if message.channel == Channel.EMAIL:
-            provider_id, subject, version = _send_email(message, batch)
+            email, rendered, resolved = build_email(message, batch)
+            if batch.lanes is not None:
+                prepare_wire(email)
+                batch.lanes.submit(_Delivery(message, email, rendered, resolved, now))
+                return 0  # counted when a lane's outcome is settled
+            outcome = _deliver_email(message, email, rendered, resolved, batch.mail)
         else:
-            provider_id, subject, version = _send_sms(message, batch)
-    except TemplateError as exc:
-        _finish(message, Message.Status.FAILED, f"template error: {exc}", now)
-        _alert_template(message, exc)
-        return 1
-    except Bounce as exc:
-        _release_budget(message)
-        record_bounce(message=message, hard=exc.hard, detail=str(exc))
-        return 1
-    except Permanent as exc:
-        _release_budget(message)
-        _finish(message, Message.Status.FAILED, str(exc), now)
-        return 1
-    except ConnectionLost:
-        raise
-    except Transient as exc:
-        _retry(message, str(exc), now)
-        return 0
+            outcome = _send_sms(message, batch)
+    except (TemplateError, Bounce, Permanent, Transient) as exc:
+        outcome = exc
+    return _settle(message, outcome, batch, now)
+
+
+def _settle(message: Message, outcome, batch: _Batch, now: dt.datetime) -> int:
+    """Record what became of a message: sent, or the reason it was not. Returns 1 when the
+    message reached a final state."""
+    if isinstance(outcome, BaseException):
+        try:
+            raise outcome
+        except TemplateError as exc:
+            _finish(message, Message.Status.FAILED, f"template error: {exc}", now)
+            _alert_template(message, exc)
+            return 1
+        except Bounce as exc:
+            _release_budget(message)
+            record_bounce(message=message, hard=exc.hard, detail=str(exc))
+            return 1
+        except Permanent as exc:
+            _release_budget(message)
+            _finish(message, Message.Status.FAILED, str(exc), now)
+            return 1
+        except ConnectionLost:
+            raise
+        except Transient as exc:
+            _retry(message, str(exc), now)
+            return 0
+    provider_id, subject, version = outcome
     message.status = Message.Status.SENT
     message.sent_at = clock.now()
     message.lease_until = None
@@ -565,9 +732,10 @@ def build_email(message: Message, batch: _Batch | None = None):
     return email, rendered, resolved
 
 
-def _send_email(message: Message, batch: _Batch) -> tuple[str, str, int | None]:
-    email, rendered, resolved = build_email(message, batch)
-    conn = batch.email_connection()
+def _deliver_email(
+    message: Message, email, rendered, resolved, mail: _MailConnection
+) -> tuple[str, str, int | None]:
+    conn = mail.open()
 
     def hand_off():
         _mark_handed_off(message.pk)
@@ -594,7 +762,7 @@ def _send_email(message: Message, batch: _Batch) -> tuple[str, str, int | None]:
             raise Permanent(f"mail server refused the message: {exc.smtp_code} {text}") from None
         raise Transient(f"mail server: {exc.smtp_code} {text}") from None
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        batch.drop_email_connection()
+        mail.drop()
         handed = Message.objects.filter(pk=message.pk).values_list("handed_off_at", flat=True)
         if handed.first() is not None:
             # The server may have the message: never send it twice.
