@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import re
-import secrets
 import smtplib
 import socket
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from email.policy import compat32
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 from django.core.mail.message import sanitize_address
+
+from aftersale.messaging.wire import serialize
 
 _handoff_hook: ContextVar[Callable[[], None] | None] = ContextVar("handoff_hook", default=None)
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -71,26 +71,6 @@ class HandoffSMTPSSL(_HandoffMixin, smtplib.SMTP_SSL):
     pass
 
 
-class _Compat32OneLineHeaders(type(compat32)):
-    """The compat32 policy Django's messages use, minus the folding of headers that are plain
-    ASCII and fit on one line (all ours but long URLs): compat32 builds a Header object for each
-    to fold it, which cost more than the rest of the serialisation. Anything else folds as
-    before."""
-
-    def fold_binary(self, name, value):
-        if (
-            type(value) is str
-            and value.isascii()
-            and len(name) + len(value) + 2 <= self.max_line_length
-            and "\n" not in value
-            and "\r" not in value
-            and value.strip() == value
-        ):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
-        return super().fold_binary(name, value)
-
-
-ONE_LINE_HEADERS = _Compat32OneLineHeaders()
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
 
 
@@ -105,19 +85,6 @@ def _sanitized(address: str, encoding: str) -> str:
     if _PLAIN_ADDRESS.match(address):
         return address
     return sanitize_address(address, encoding)
-
-
-def serialize(email_message) -> bytes:
-    """The message as it goes over SMTP, byte for byte what Django's backend sends."""
-    message = email_message.message()
-    message.policy = ONE_LINE_HEADERS
-    for part in message.walk():
-        if part.is_multipart() and part.get_boundary() is None:
-            # Left to itself, the generator draws a boundary and compiles a fresh regular
-            # expression to check that the text does not contain it (the slowest step of the
-            # serialisation). 128 random bits cannot occur in the text by chance.
-            part.set_boundary(f"=_{secrets.token_hex(16)}")
-    return message.as_bytes(linesep="\r\n")
 
 
 def prepare_wire(email_message) -> None:
