@@ -18,6 +18,7 @@ from django.db.models import F, Q
 
 from aftersale.core import clock
 from aftersale.core.events import emit
+from aftersale.core.group_commit import run_grouped
 from aftersale.core.models import Store, StoreMember
 from aftersale.core.services import Conflict, DomainError, NotFound
 from aftersale.feedback.models import (
@@ -152,45 +153,55 @@ def answer_click(
     store = message.store
     band = survey.band(score)
     if current is None:
-        answer = SurveyAnswer(
-            store=store,
-            survey_type=survey.type,
-            message=message,
-            score=score,
-            first_score=score,
-            band=band,
-            locale=message.locale,
-            order=message.order if message.order_id else None,
-            shipment=message.shipment if message.shipment_id else None,
-            customer=message.customer if message.customer_id else None,
-            answered_at=now,
-            answered_on=_local_date(now, store.time_zone),
-            updated_at=now,
-        )
+
+        def insert_answer() -> bool:
+            answer = SurveyAnswer(
+                store=store,
+                survey_type=survey.type,
+                message=message,
+                score=score,
+                first_score=score,
+                band=band,
+                locale=message.locale,
+                order=message.order if message.order_id else None,
+                shipment=message.shipment if message.shipment_id else None,
+                customer=message.customer if message.customer_id else None,
+                answered_at=now,
+                answered_on=_local_date(now, store.time_zone),
+                updated_at=now,
+            )
+            answer.save(force_insert=True)
+            _answered(store, answer, previous=None)
+            return True
+
         try:
-            with transaction.atomic():
-                answer.save(force_insert=True)
-                _answered(store, answer, previous=None)
+            # A survey goes to a whole customer list at once, and its clicks come in bursts.
+            return run_grouped(insert_answer)
         except IntegrityError:
             # Another click created it first: the locked path updates that one.
             return answer_submit(
                 store=store, message=message, submission=submission, now=now, survey=survey
             )[1]
-        return True
-    with transaction.atomic():
-        public_id, previous = current
+    public_id, previous = current
+
+    def change_score() -> bool:
         changed = SurveyAnswer.objects.filter(message=message, score=previous).update(
             score=score, band=band, score_changes=F("score_changes") + 1, updated_at=now
         )
         if changed != 1:
-            return answer_submit(
-                store=store, message=message, submission=submission, now=now, survey=survey
-            )[1]
+            return False
         answer = SurveyAnswer(
             public_id=public_id, survey_type=survey.type, score=score, band=band, message=message
         )
         _answered(store, answer, previous=previous)
         return True
+
+    if run_grouped(change_score):
+        return True
+    # The answer changed since it was read: the locked path decides.
+    return answer_submit(
+        store=store, message=message, submission=submission, now=now, survey=survey
+    )[1]
 
 
 def _unchanged(answer: SurveyAnswer, submission: Submission) -> bool:
