@@ -222,8 +222,9 @@ AFTERSALE_MESSAGE_LEASE_SECONDS = env_int("AFTERSALE_MESSAGE_LEASE_SECONDS", 120
 AFTERSALE_MESSAGE_MAX_ATTEMPTS = env_int("AFTERSALE_MESSAGE_MAX_ATTEMPTS", 8)
 AFTERSALE_MESSAGE_ID_DOMAIN = env_str("AFTERSALE_MESSAGE_ID_DOMAIN", "aftersale.invalid")
 # SMTP connections a sender talks to the server on, each in a thread beside rendering
-# (messaging/sending.py, _SmtpLanes); 0 sends each message in turn.
-AFTERSALE_SMTP_LANES = env_int("AFTERSALE_SMTP_LANES", 2)
+# (messaging/sending.py, _SmtpLanes); 0 (the default) sends each message in turn, which keeps the
+# moment a killed worker can lose a message to one socket write (see docs/messaging.md).
+AFTERSALE_SMTP_LANES = env_int("AFTERSALE_SMTP_LANES", 0)
 # Flows: built-in post-purchase flows are created for each store on first use.
 AFTERSALE_JOURNEYS_BUILTIN_FLOWS = env_bool("AFTERSALE_JOURNEYS_BUILTIN_FLOWS", True)
 AFTERSALE_JOURNEY_LEASE_SECONDS = env_int("AFTERSALE_JOURNEY_LEASE_SECONDS", 120)

@@ -41,8 +41,9 @@ def _use_smtp(settings, port):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_goes_through_the_lanes_with_every_hand_off_recorded(
-    store, customer, smtp_server, lanes_started
+    store, customer, smtp_server, lanes_started, settings
 ):
+    settings.AFTERSALE_SMTP_LANES = 2
     orders = [make_order(store, customer, external_id=str(3000 + i)) for i in range(12)]
     messages = [
         message_enqueue(store=store, kind="order_confirmation", order=order)[0] for order in orders
