@@ -148,3 +148,25 @@ def test_a_failing_step_rolls_back_alone_and_is_retried_later(store, clock_at, m
     assert Customer.objects.get(email="c1@example.com").tags == []
     assert OutboxEvent.objects.count() == 2
     assert ScheduledStep.objects.filter(step_id="pause").count() == 2
+
+
+def test_a_claim_larger_than_a_chunk_runs_in_several_transactions_with_the_same_results(
+    store, clock_at, monkeypatch
+):
+    from aftersale.journeys import runner
+
+    monkeypatch.setattr(runner, "CHUNK", 2)
+    monkeypatch.setattr(runner, "SQLITE_CHUNK", 2)
+    flow(store, TAG_THEN_WAIT)
+    enrol_customers(store, 5)
+
+    assert run_due_steps() == 5
+
+    assert outcomes() == [(f"c{n}@example.com", "hello", "tagged") for n in range(5)]
+    assert list(Customer.objects.values_list("tags", flat=True)) == [["hello"]] * 5
+    assert OutboxEvent.objects.filter(name="customer.updated").count() == 5
+    assert set(ScheduledStep.objects.values_list("step_id", "status")) == {
+        ("hello", "done"),
+        ("pause", "pending"),
+    }
+    assert set(Enrolment.objects.values_list("current_step", flat=True)) == {"pause"}

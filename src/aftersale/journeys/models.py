@@ -148,8 +148,12 @@ class ScheduledStep(models.Model):
             models.UniqueConstraint(fields=["enrolment", "step_id"], name="scheduled_step_unique")
         ]
         indexes = [
+            # The claim's order (due_at, id) read straight off the index: with due_at alone,
+            # PostgreSQL sorts every row due at the same moment before taking the first ones.
             models.Index(
-                fields=["due_at"], name="scheduled_step_due_idx", condition=Q(status="pending")
+                fields=["due_at", "id"],
+                name="scheduled_step_due_id_idx",
+                condition=Q(status="pending"),
             ),
             models.Index(
                 fields=["lease_until"],
