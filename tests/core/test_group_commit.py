@@ -85,7 +85,7 @@ def test_a_batch_that_fails_runs_each_write_on_its_own():
 
     assert [w.result for w in writes] == ["a", None, "b"]
     assert isinstance(writes[1].error, IntegrityError)
-    assert all(w.done.is_set() for w in writes)
+    assert all(w.finished for w in writes)
     assert set(Mutex.objects.values_list("name", flat=True)) == {"taken", "a", "b"}
 
 
@@ -102,7 +102,7 @@ def test_inside_a_transaction_the_write_joins_it_with_a_savepoint():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_leader_torn_down_fails_the_waiting_writes_instead_of_hanging(monkeypatch):
+def test_a_leader_torn_down_fails_its_batch_and_passes_the_lead_on(monkeypatch):
     group = GroupCommit()
     from aftersale.core import group_commit
 
@@ -110,10 +110,27 @@ def test_a_leader_torn_down_fails_the_waiting_writes_instead_of_hanging(monkeypa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(GroupCommit, "_commit", torn_down)
-    stranded = group_commit._Write(lambda: None)
-    group._waiting.append(stranded)
-    group._leading = True
+    monkeypatch.setattr(group_commit, "MAX_BATCH", 1)
+    own, other = group_commit._Write(lambda: None), group_commit._Write(lambda: None)
+    group._waiting = [own, other]
+    group._leading = own.lead = True
     with pytest.raises(KeyboardInterrupt):
-        group._lead()
-    assert stranded.done.is_set() and isinstance(stranded.error, KeyboardInterrupt)
-    assert group._leading is False and group._waiting == []
+        group._lead(own)
+    assert own.finished and isinstance(own.error, KeyboardInterrupt)
+    assert not other.finished and other.lead and other.wake.is_set()
+    assert group._leading is True and group._waiting == [other]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_leader_returns_once_its_own_write_is_committed(monkeypatch):
+    """Under a steady stream the first leader does not keep leading: it hands over."""
+    group = GroupCommit()
+    from aftersale.core import group_commit
+
+    monkeypatch.setattr(group_commit, "MAX_BATCH", 2)
+    writes = [group_commit._Write(lambda n=n: n) for n in range(5)]
+    group._waiting = list(writes)
+    group._leading = writes[0].lead = True
+    group._lead(writes[0])
+    assert [w.finished for w in writes] == [True, True, False, False, False]
+    assert writes[2].lead and writes[2].wake.is_set() and not writes[3].lead

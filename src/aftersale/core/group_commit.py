@@ -5,8 +5,9 @@ transactions. Each pays for taking the database's write lock (SQLite has one wri
 core/sqlite_backend) and for its commit, and under load the requests queue on that lock rather
 than on any real work. Here the first thread to arrive leads: it takes every write waiting at that
 moment, its own included, runs them in one transaction and commits once; writes that arrive
-meanwhile wait for the next leader, which takes them all. A write is done, durably, when its
-caller returns, exactly as with its own transaction.
+meanwhile wait. Once its own write is committed the leader passes the lead to the oldest waiting
+write, whose thread takes everything waiting then. A write is done, durably, when its caller
+returns, exactly as with its own transaction.
 
 If any write of a batch fails, the batch is rolled back and every write runs again in its own
 transaction, so one failure (a duplicate key from a concurrent click) is reported to its caller
@@ -28,13 +29,19 @@ MAX_BATCH = 64
 
 
 class _Write:
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("error", "finished", "lead", "result", "wake", "work")
 
     def __init__(self, work: Callable[[], object]):
         self.work = work
-        self.done = threading.Event()
+        self.wake = threading.Event()  # finished, or asked to lead
+        self.finished = False
+        self.lead = False
         self.result: object = None
         self.error: BaseException | None = None
+
+    def finish(self, *, result: object = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.finished = result, error, True
+        self.wake.set()
 
 
 class GroupCommit:
@@ -54,36 +61,47 @@ class GroupCommit:
         write = _Write(work)
         with self._guard:
             self._waiting.append(write)
-            lead = not self._leading
-            if lead:
-                self._leading = True
-        if lead:
-            self._lead()
-        write.done.wait()
+            if not self._leading:
+                self._leading = write.lead = True
+        while not write.finished:
+            if write.lead:
+                self._lead(write)
+            else:
+                write.wake.wait()
         if write.error is not None:
             raise write.error
         return write.result  # type: ignore[return-value]
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Write) -> None:
+        """Commit batches until this thread's own write is done, then pass the lead to the next
+        waiting write (a leader that kept leading would hold its own request back)."""
         batch: list[_Write] = []
         try:
-            while True:
+            while not own.finished:
                 with self._guard:
                     batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                    if not batch:
-                        self._leading = False
-                        return
+                if not batch:  # only a leader takes writes off the queue, and ours is on it
+                    raise RuntimeError("group commit: the leader's own write is missing")
                 self._commit(batch)
+                batch = []
         except BaseException as exc:
-            # The leader is being torn down (worker timeout, shutdown): nobody may wait forever.
+            # The leader is being torn down (worker timeout, shutdown): its batch fails, and the
+            # others keep going under the next leader.
             with self._guard:
-                stranded, self._waiting = [*batch, *self._waiting], []
-                self._leading = False
-            for write in stranded:
-                if not write.done.is_set():
-                    write.error = exc
-                    write.done.set()
+                if own in self._waiting:
+                    self._waiting.remove(own)
+            for write in [*batch, own]:
+                if not write.finished:
+                    write.finish(error=exc)
             raise
+        finally:
+            with self._guard:
+                if self._waiting:
+                    successor = self._waiting[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
 
     def _commit(self, batch: list[_Write]) -> None:
         if len(batch) > 1:
@@ -94,17 +112,16 @@ class GroupCommit:
                 pass
             else:
                 for write, result in zip(batch, results, strict=True):
-                    write.result = result
-                    write.done.set()
+                    write.finish(result=result)
                 return
         for write in batch:
             try:
                 with transaction.atomic():
-                    write.result = write.work()
-            except BaseException as exc:
-                write.error = exc
-            finally:
-                write.done.set()
+                    result = write.work()
+            except Exception as exc:
+                write.finish(error=exc)
+            else:
+                write.finish(result=result)
 
 
 _shared = GroupCommit()
