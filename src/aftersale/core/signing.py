@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 SIGNATURE_HEADER = "Aftersale-Signature"
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -78,6 +79,25 @@ _COMPRESS_FROM = 80
 def _link_signer(salt: str, secret_key: str) -> signing.Signer:
     # Messages sign several links each; a Signer per call re-reads the settings every time.
     return signing.Signer(key=secret_key, salt=salt)
+
+
+def token_path(route: str, token: str) -> str:
+    """reverse(route, args=[token]) for a token made by sign_link, without reversing each time."""
+    before, after = _route_around_token(route, get_urlconf(), get_script_prefix())
+    return f"{before}{token}{after}"
+
+
+_SLOT = "__token__"
+
+
+@lru_cache(maxsize=128)
+def _route_around_token(route: str, urlconf, script_prefix: str) -> tuple[str, str]:
+    # A signed token is base64url with colons, which reverse() leaves as it is: reversing each
+    # route once and splicing tokens in gives the same path for a fraction of the cost (messages
+    # carry several signed links each).
+    path = reverse(route, args=[_SLOT], urlconf=urlconf)
+    before, _, after = path.partition(_SLOT)
+    return before, after
 
 
 def read_link(salt: str, token: str) -> dict:

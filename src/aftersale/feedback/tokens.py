@@ -13,7 +13,7 @@ from functools import cache
 from django.conf import settings
 from django.urls import reverse
 
-from aftersale.core.signing import read_link, sign_link
+from aftersale.core.signing import read_link, sign_link, token_path
 
 _SCORE = "aftersale.feedback.score"
 _PAGE = "aftersale.feedback.page"
@@ -24,7 +24,7 @@ def score_token(message_public_id: str, score: int) -> str:
 
 
 def score_path(message_public_id: str, score: int) -> str:
-    return reverse("feedback:score", args=[score_token(message_public_id, score)])
+    return token_path("feedback:score", score_token(message_public_id, score))
 
 
 def score_url(message_public_id: str, score: int) -> str:

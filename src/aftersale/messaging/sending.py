@@ -240,12 +240,6 @@ class _Batch:
             self.policies[key] = kind_policy(store, kind)
         return self.policies[key]
 
-    def email_connection(self):
-        return self.mail.open()
-
-    def drop_email_connection(self):
-        self.mail.drop()
-
 
 class _MailConnection:
     """One open connection to the email provider, opened on first use."""
@@ -309,7 +303,7 @@ def send_due_messages(*, limit: int = 200, worker_id: str | None = None) -> int:
                 done += batch.lanes.close()
         finally:
             batch.flush_sent()
-            batch.drop_email_connection()
+            batch.mail.drop()
     return done
 
 

@@ -7,9 +7,8 @@ purpose salt of its own, so a link for another purpose (or another installation)
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import reverse
 
-from aftersale.core.signing import read_link, sign_link
+from aftersale.core.signing import read_link, sign_link, token_path
 
 _TRACKING = "aftersale.tracking.page"
 
@@ -19,7 +18,7 @@ def tracking_token(order_public_id: str) -> str:
 
 
 def tracking_path(order_public_id: str) -> str:
-    return reverse("tracking:page", args=[tracking_token(order_public_id)])
+    return token_path("tracking:page", tracking_token(order_public_id))
 
 
 def tracking_url(order_public_id: str) -> str:
